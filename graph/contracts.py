@@ -74,10 +74,11 @@ class Rejection:
     field: str
     reason: str
     product_id: str | None = None
+    table: str | None = None  # products / reviews / offers / sales: one file can feed several
 
     def as_dict(self) -> dict:
         return {"file": self.file, "row": self.row, "field": self.field,
-                "reason": self.reason, "product_id": self.product_id}
+                "reason": self.reason, "product_id": self.product_id, "table": self.table}
 
 
 def empty_table(kind: TableKind) -> pd.DataFrame:
