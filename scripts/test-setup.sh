@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# System packages the test suite needs (Debian's Chromium for browser tests; no browser download).
+set -euo pipefail
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: Debian chromium not installed; browser tests need it (apt-get install chromium)" >&2
+  fi
+fi
