@@ -1,0 +1,358 @@
+"""Fact sheets: every number an explanation may mention, computed in code.
+
+Use:
+    from assistant.facts import build_fact_sheet
+    sheet = build_fact_sheet(recommended_price=899, currency="INR", interval=(820, 960),
+                             current_price=999, category_median=1024.5, competitor_prices=[949, 1010])
+    print(sheet.render_for_prompt())      # "{recommended_price}: ₹899.00" ... one line per fact
+    sheet["vs_category_median_pct"].direction   # "below"
+
+The LLM never computes anything: percent differences and their directions ("below",
+"above", "equal") are worked out here, and the verifier (assistant.verify) checks the
+model's wording against these facts.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+FactKind = Literal["price", "percent", "count", "text"]
+Direction = Literal["below", "above", "equal"]
+
+# Symbols for the currencies of the bundled data sets; any other ISO code is written as a
+# prefix ("CAD 12.00"). One convention for all (comma thousands, dot decimals) keeps the
+# verifier's number parser simple, including for BRL.
+CURRENCY_SYMBOLS: dict[str, str] = {"INR": "₹", "GBP": "£", "BRL": "R$", "USD": "$", "EUR": "€"}
+
+_FACT_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One checked piece of evidence.
+
+    value: a float for price/percent/count facts, a str for text facts. Comparison facts are
+    signed (-12.3 means 12.3 % below) and carry `direction`; they are shown as a magnitude
+    because the direction is put into words ("12.3% below").
+    subject/reference: for comparisons, the fact ids being compared (subject vs reference),
+    so the verifier can tell which pair a sentence talks about.
+    names: phrases a sentence may use to refer to this fact without its number
+    ("category median"), used by the verifier for direction checks.
+    """
+
+    id: str
+    value: float | str
+    kind: FactKind
+    currency: str | None = None
+    unit: str | None = None
+    direction: Direction | None = None
+    subject: str | None = None
+    reference: str | None = None
+    label: str = ""
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _FACT_ID.match(self.id):
+            raise ValueError(f"fact id {self.id!r}: use lower_snake_case")
+        if self.kind == "text":
+            if not isinstance(self.value, str):
+                raise ValueError(f"fact {self.id!r}: text fact needs a str value")
+        else:
+            if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+                raise ValueError(f"fact {self.id!r}: {self.kind} fact needs a number, got {self.value!r}")
+            if not math.isfinite(float(self.value)):
+                raise ValueError(f"fact {self.id!r}: value must be finite, got {self.value!r}")
+        if self.direction is not None and self.direction not in ("below", "above", "equal"):
+            raise ValueError(f"fact {self.id!r}: direction must be below/above/equal")
+
+    @property
+    def number(self) -> float | None:
+        """The magnitude a text would write (comparisons are written unsigned)."""
+        if self.kind == "text":
+            return None
+        v = float(self.value)  # type: ignore[arg-type]
+        return abs(v) if self.direction is not None else v
+
+    def format(self) -> str:
+        """The value as it appears in an explanation: ₹1,299.00, 12.3%, 37, or the text."""
+        if self.kind == "text":
+            return str(self.value)
+        v = self.number
+        assert v is not None
+        if self.kind == "price":
+            return format_money(v, self.currency)
+        if self.kind == "percent":
+            return f"{v:,.1f}%"
+        return f"{v:,.0f}" + (f" {self.unit}" if self.unit else "")
+
+
+def format_money(value: float, currency: str | None) -> str:
+    """₹1,299.00 / R$12.50 / CAD 3.00 / 3.00 (no currency)."""
+    sign = "-" if value < 0 else ""
+    body = f"{abs(value):,.2f}"
+    if not currency:
+        return sign + body
+    sym = CURRENCY_SYMBOLS.get(currency.upper())
+    return f"{sign}{sym}{body}" if sym else f"{sign}{currency.upper()} {body}"
+
+
+@dataclass
+class FactSheet:
+    """Ordered facts with unique ids."""
+
+    facts: list[Fact] = field(default_factory=list)
+    currency: str | None = None
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for f in self.facts:
+            if f.id in seen:
+                raise ValueError(f"duplicate fact id {f.id!r}")
+            seen.add(f.id)
+
+    def add(self, fact: Fact) -> Fact:
+        if fact.id in self:
+            raise ValueError(f"duplicate fact id {fact.id!r}")
+        self.facts.append(fact)
+        return fact
+
+    def get(self, fact_id: str) -> Fact | None:
+        for f in self.facts:
+            if f.id == fact_id:
+                return f
+        return None
+
+    def __getitem__(self, fact_id: str) -> Fact:
+        f = self.get(fact_id)
+        if f is None:
+            raise KeyError(f"no fact {fact_id!r}; have {self.ids()}")
+        return f
+
+    def __contains__(self, fact_id: object) -> bool:
+        return any(f.id == fact_id for f in self.facts)
+
+    def __iter__(self) -> Iterator[Fact]:
+        return iter(self.facts)
+
+    def __len__(self) -> int:
+        return len(self.facts)
+
+    def ids(self) -> list[str]:
+        return [f.id for f in self.facts]
+
+    def render_for_prompt(self, sanitize=None) -> str:
+        """One `{fact_id}: value` line per fact, comparisons spelled out in words.
+
+        sanitize: applied to text-fact values (they may come from product data, which is
+        untrusted), e.g. prompts.quote_untrusted.
+        """
+        lines = []
+        for f in self.facts:
+            value = f.format()
+            if f.kind == "text" and sanitize is not None:
+                value = '"' + sanitize(value) + '"'
+            line = f"{{{f.id}}}: {value}"
+            note = _describe(f, self)
+            if note:
+                line += f"  ({note})"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {f.id: f.value for f in self.facts}
+
+
+def _describe(f: Fact, sheet: FactSheet) -> str:
+    if f.direction is not None and f.subject and f.reference:
+        subj = _plain(sheet.get(f.subject), f.subject)
+        ref = _plain(sheet.get(f.reference), f.reference)
+        rel = {"below": "below", "above": "above", "equal": "equal to"}[f.direction]
+        return f"{subj} is {rel} {ref}"
+    return f.label
+
+
+def _plain(f: Fact | None, fallback: str) -> str:
+    return f.label if f is not None and f.label else fallback.replace("_", " ")
+
+
+def pct_diff(subject: float, reference: float) -> tuple[float, Direction]:
+    """Percent difference of subject vs reference, rounded to 0.1, and its direction.
+
+    The direction is taken from the rounded value so a text can never say "0.0% below".
+    """
+    if reference == 0:
+        raise ValueError("cannot compare against a reference of 0")
+    pct = round((subject - reference) / abs(reference) * 100.0, 1)
+    if pct == 0:
+        return 0.0, "equal"
+    return pct, ("below" if pct < 0 else "above")
+
+
+def _direction(delta: float) -> Direction:
+    return "equal" if round(delta, 2) == 0 else ("below" if delta < 0 else "above")
+
+
+def _finite(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return v
+
+
+def _count(name: str, value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _competitor_stats(
+    prices_in: Iterable[float] | None,
+    cheapest: float | None,
+    median: float | None,
+    count: int | None,
+) -> tuple[float | None, float | None, int | None]:
+    if prices_in is None:
+        lo = _finite("cheapest_competitor", cheapest)
+        md = _finite("competitor_median", median)
+        for name, v in (("cheapest_competitor", lo), ("competitor_median", md)):
+            if v is not None and v <= 0:
+                raise ValueError(f"{name}: must be > 0, got {v}")
+        return lo, md, _count("competitor_count", count)
+    if cheapest is not None or median is not None:
+        raise ValueError("pass competitor_prices or cheapest_competitor/competitor_median, not both")
+    prices = [_finite(f"competitor_prices[{i}]", p) for i, p in enumerate(prices_in)]
+    bad = [p for p in prices if p is None or p <= 0]
+    if bad:
+        raise ValueError(f"competitor_prices: prices must be numbers > 0, got {bad}")
+    if not prices:
+        return None, None, 0
+    srt = sorted(p for p in prices if p is not None)
+    n = len(srt)
+    # A median of one or two offers says nothing the cheapest does not.
+    md = (srt[n // 2] if n % 2 else (srt[n // 2 - 1] + srt[n // 2]) / 2) if n >= 3 else None
+    return srt[0], md, n
+
+
+def build_fact_sheet(
+    *,
+    recommended_price: float,
+    currency: str | None,
+    interval: tuple[float, float] | None = None,
+    current_price: float | None = None,
+    category_median: float | None = None,
+    category_name: str | None = None,
+    category_count: int | None = None,
+    competitor_prices: Iterable[float] | None = None,
+    cheapest_competitor_name: str | None = None,
+    cheapest_competitor: float | None = None,
+    competitor_median: float | None = None,
+    competitor_count: int | None = None,
+    comparables_count: int | None = None,
+    drivers: Sequence[tuple[str, float]] = (),
+    guardrails: Sequence[str] = (),
+    cost: float | None = None,
+    product_title: str | None = None,
+) -> FactSheet:
+    """Build the fact sheet for one suggestion from plain numbers.
+
+    interval: (low, high) of the recommended price. competitor_prices: current competitor
+    offers for this product (the cheapest and, from 3 offers, the median become facts); or
+    pass cheapest_competitor / competitor_median / competitor_count directly. drivers: (label,
+    effect in currency units) for what moved the model most, signed (+ raises the price).
+    guardrails: plain-language names of the guardrails that changed the price, in order.
+    Every comparison (percent and direction) is computed here.
+    """
+    rec = _finite("recommended_price", recommended_price)
+    assert rec is not None
+    if rec <= 0:
+        raise ValueError(f"recommended_price: must be > 0, got {recommended_price!r}")
+    cur = currency.upper() if currency else None
+    sheet = FactSheet(currency=cur)
+
+    def price(fid: str, v: float, label: str, names: tuple[str, ...] = ()) -> Fact:
+        return sheet.add(Fact(fid, round(v, 2), "price", currency=cur, label=label, names=names))
+
+    def compare(fid: str, subject: str, reference: str) -> None:
+        pct, d = pct_diff(float(sheet[subject].value), float(sheet[reference].value))
+        sheet.add(Fact(fid, pct, "percent", direction=d, subject=subject, reference=reference,
+                       label=f"{subject} vs {reference}"))
+
+    price("recommended_price", rec, "recommended price",
+          ("recommended price", "suggested price", "recommendation", "our price", "new price"))
+    if interval is not None:
+        lo = _finite("interval low", interval[0])
+        hi = _finite("interval high", interval[1])
+        assert lo is not None and hi is not None
+        if not lo <= hi:
+            raise ValueError(f"interval: low {lo} is above high {hi}")
+        price("interval_low", lo, "low end of the likely price range")
+        price("interval_high", hi, "high end of the likely price range")
+    cp = _finite("current_price", current_price)
+    if cp is not None and cp > 0:
+        price("current_price", cp, "current price", ("current price", "your price", "today's price",
+                                                    "existing price", "present price"))
+        compare("change_pct", "recommended_price", "current_price")
+        delta = round(rec, 2) - round(cp, 2)
+        sheet.add(Fact("change_amount", round(abs(delta), 2), "price", currency=cur,
+                       direction=_direction(delta), subject="recommended_price",
+                       reference="current_price", label="change from the current price"))
+    med = _finite("category_median", category_median)
+    if med is not None and med > 0:
+        price("category_median", med, "median price in the category",
+              ("category median", "median price", "median", "typical price", "category average"))
+        compare("vs_category_median_pct", "recommended_price", "category_median")
+    if category_name:
+        sheet.add(Fact("category_name", str(category_name), "text", label="category"))
+    n_cat = _count("category_count", category_count)
+    if n_cat is not None:
+        sheet.add(Fact("category_count", n_cat, "count", label="products in the category"))
+    cheapest, comp_median, n_offers = _competitor_stats(
+        competitor_prices, cheapest_competitor, competitor_median, competitor_count)
+    if n_offers is not None:
+        sheet.add(Fact("competitor_count", n_offers, "count", label="competitor offers"))
+    if cheapest is not None:
+        price("cheapest_competitor", cheapest, "cheapest competitor offer",
+              ("cheapest competitor", "lowest competitor", "cheapest offer", "lowest offer",
+               "cheapest rival"))
+        compare("vs_cheapest_competitor_pct", "recommended_price", "cheapest_competitor")
+        if cheapest_competitor_name:
+            sheet.add(Fact("cheapest_competitor_name", str(cheapest_competitor_name), "text",
+                           label="cheapest competitor"))
+    if comp_median is not None:
+        price("competitor_median", comp_median, "median competitor offer",
+              ("competitor median", "median competitor", "median offer", "typical competitor"))
+        compare("vs_competitor_median_pct", "recommended_price", "competitor_median")
+    n_comp = _count("comparables_count", comparables_count)
+    if n_comp is not None:
+        sheet.add(Fact("comparables_count", n_comp, "count", label="comparable products used"))
+    c = _finite("cost", cost)
+    if c is not None and c > 0:
+        price("cost", c, "unit cost", ("unit cost", "cost", "cost price"))
+        margin = round((rec - c) / rec * 100.0, 1)
+        sheet.add(Fact("margin_pct", margin, "percent", label="margin over cost at the recommended price"))
+    for i, (label, effect) in enumerate(drivers, start=1):
+        e = _finite(f"drivers[{i - 1}] effect", effect)
+        assert e is not None
+        if not str(label).strip():
+            raise ValueError(f"drivers[{i - 1}]: empty label")
+        sheet.add(Fact(f"driver_{i}", str(label), "text", label=f"factor #{i} behind the price"))
+        sheet.add(Fact(f"driver_{i}_effect", round(abs(e), 2), "price", currency=cur,
+                       direction=_direction(e), label=f"how much factor #{i} moved the price "
+                       + ("up" if e > 0 else "down" if e < 0 else "(not at all)")))
+    for i, g in enumerate(guardrails, start=1):
+        if not str(g).strip():
+            raise ValueError(f"guardrails[{i - 1}]: empty name")
+        sheet.add(Fact(f"guardrail_{i}", str(g), "text", label="guardrail that changed the price"))
+    if product_title:
+        sheet.add(Fact("product_title", str(product_title), "text", label="product title"))
+    return sheet

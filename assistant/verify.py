@@ -1,0 +1,351 @@
+"""Check an LLM-written explanation against its fact sheet, and render its placeholders.
+
+Use:
+    from assistant.verify import verify, render
+    v = verify("We suggest {recommended_price}, {vs_category_median_pct} below the median.", sheet)
+    v.ok, v.problems, v.used_fact_ids, v.rendered
+
+What is checked (the model is small and fluent; it invents figures and flips comparisons):
+- every `{fact_id}` placeholder names a fact in the sheet;
+- every number written outright (after rendering, outside placeholder values and quoted
+  text facts such as the product title) equals a fact's value within the rounding it was
+  written with; a number marked as a percentage must be a percent fact, one marked with a
+  currency a price fact in the sheet's currency;
+- every direction word (below/above, cheaper, higher, under, less, more, ...) next to a
+  comparison fact agrees with that fact's direction, and one placed between two prices
+  agrees with their order ("{recommended_price} is below {category_median}");
+- superlative rankings ("is the cheapest") hold against the cheapest competitor offer.
+The verifier is strict on purpose: a false alarm costs a retry or the deterministic
+fallback; a miss shows a wrong number to a merchant.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+
+from assistant.facts import CURRENCY_SYMBOLS, Fact, FactSheet
+
+_PLACEHOLDER = re.compile(r"\{+\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}+")
+_NUMBER = re.compile(r"(?<![\d.,])\d[\d,]*(?:\.\d+)?")
+_SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n")
+_FILL = "#"  # masks placeholder values and quoted text: not a word, digit or sentence end
+_SYMBOL_TO_CODE = {sym: code for code, sym in CURRENCY_SYMBOLS.items()}
+_WORD_CURRENCY = {"rs": "INR", "rs.": "INR", "inr": "INR", "usd": "USD", "gbp": "GBP",
+                  "eur": "EUR", "brl": "BRL"}
+_AFTER_CURRENCY = re.compile(r"^\s*(rupees?|pounds?|dollars?|euros?|reais|real)\b", re.I)
+_AFTER_PERCENT = re.compile(r"^\s*(%|percent\b|per\s?cent\b|pct\b)", re.I)
+_NUMBER_WORD_PCT = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred)\s*(%|percent|per cent)", re.I)
+
+# Longest phrases first so "more expensive" wins over "more".
+_DIRECTION_WORDS: list[tuple[str, str]] = [
+    (r"less expensive|more affordable|cheaper|below|under|beneath|less|lower(?:ed|s)?|"
+     r"decrease[sd]?|reduc(?:e|es|ed|ing|tion)|drop(?:s|ped)?|cut(?:s|ting)?|down|"
+     r"undercut(?:s|ting)?|discount(?:ed)?", "below"),
+    (r"more expensive|less affordable|pricier|above|over|exceed(?:s|ed|ing)?|more|higher|"
+     r"increase[sd]?|rais(?:e|es|ed|ing)|up|mark(?:ed)? up", "above"),
+    (r"same as|equal to|identical to|on par with", "equal"),
+]
+_DIRECTION = re.compile(
+    r"\b(?:(?P<below>" + _DIRECTION_WORDS[0][0] + r")|(?P<above>" + _DIRECTION_WORDS[1][0]
+    + r")|(?P<equal>" + _DIRECTION_WORDS[2][0] + r"))\b", re.I)
+_NEGATION = re.compile(r"\b(not|no|never|isn't|aren't|wasn't|n't)\s+(\w+\s+)?$", re.I)
+_RANKING = re.compile(r"\b(?:is|are|be|was|remains?)\s+(?:the\s+)?(?:(?P<low>cheapest|lowest|"
+                      r"least expensive|most affordable)|(?P<high>highest|most expensive|"
+                      r"priciest|dearest))\b", re.I)
+
+# How far (characters) a direction word may sit from the mention it qualifies.
+_NEAR = 30
+_PAIR_NEAR = 70
+
+
+@dataclass
+class Verification:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    used_fact_ids: list[str] = field(default_factory=list)
+    rendered: str = ""
+
+
+@dataclass
+class _Mention:
+    start: int
+    end: int
+    fact_ids: tuple[str, ...]
+    source: str  # "placeholder" | "number" | "name"
+
+
+def _bare_ids(sheet: FactSheet) -> list[str]:
+    # A small model sometimes drops the braces; ids with an underscore cannot be English.
+    return sorted((i for i in sheet.ids() if "_" in i), key=len, reverse=True)
+
+
+def _placeholders(text: str, sheet: FactSheet) -> list[tuple[int, int, str]]:
+    found = [(m.start(), m.end(), m.group(1)) for m in _PLACEHOLDER.finditer(text)]
+    bare = _bare_ids(sheet)
+    if bare:
+        pat = re.compile(r"(?<![\w{])(" + "|".join(map(re.escape, bare)) + r")(?![\w}])")
+        taken = [(s, e) for s, e, _ in found]
+        for m in pat.finditer(text):
+            if not any(s <= m.start() < e for s, e in taken):
+                found.append((m.start(), m.end(), m.group(1)))
+    return sorted(found)
+
+
+def _render_spans(text: str, sheet: FactSheet) -> tuple[str, str, list[_Mention], list[str]]:
+    """Rendered text, a same-length 'scan' copy with values masked, mentions, unknown ids."""
+    out: list[str] = []
+    scan: list[str] = []
+    mentions: list[_Mention] = []
+    unknown: list[str] = []
+    pos = 0
+    n = 0
+    for s, e, fid in _placeholders(text, sheet):
+        out.append(text[pos:s])
+        scan.append(text[pos:s])
+        n += s - pos
+        fact = sheet.get(fid)
+        if fact is None:
+            unknown.append(fid)
+            piece = text[s:e]
+        else:
+            piece = fact.format()
+            mentions.append(_Mention(n, n + len(piece), (fid,), "placeholder"))
+        out.append(piece)
+        scan.append(_FILL * len(piece))
+        n += len(piece)
+        pos = e
+    out.append(text[pos:])
+    scan.append(text[pos:])
+    return "".join(out), "".join(scan), mentions, unknown
+
+
+def render(text: str, sheet: FactSheet) -> str:
+    """Replace `{fact_id}` placeholders with formatted values; unknown ones stay as written."""
+    return _render_spans(text, sheet)[0]
+
+
+def _mask_text_facts(scan: str, sheet: FactSheet) -> str:
+    # Numbers and words inside quoted text facts (a title "Rockerz 450", a category
+    # "Under-desk storage") are the data's, not the model's claims.
+    low = scan.lower()
+    chars = list(scan)
+    for f in sheet:
+        if f.kind != "text" or len(str(f.value).strip()) < 3:
+            continue
+        needle = str(f.value).strip().lower()
+        start = low.find(needle)
+        while start != -1:
+            chars[start:start + len(needle)] = _FILL * len(needle)
+            start = low.find(needle, start + 1)
+    return "".join(chars)
+
+
+def _currency_before(scan: str, start: int) -> str | None:
+    head = scan[max(0, start - 5):start].rstrip()
+    for sym in sorted(_SYMBOL_TO_CODE, key=len, reverse=True):
+        if head.endswith(sym):
+            return _SYMBOL_TO_CODE[sym]
+    m = re.search(r"([A-Za-z]{2,3}\.?)$", head)
+    if m:
+        word = m.group(1).lower()
+        if word in _WORD_CURRENCY:
+            return _WORD_CURRENCY[word]
+        if m.group(1).isupper() and len(m.group(1)) == 3:
+            return m.group(1)
+    return None
+
+
+def _matches(x: Decimal, decimals: int, f: Fact) -> bool:
+    """x, written with `decimals` places, is the fact's value rounded half-up or half-even."""
+    v = f.number
+    if v is None:
+        return False
+    q = Decimal(1).scaleb(-decimals)
+    exact = Decimal(repr(v))
+    return x in (exact.quantize(q, ROUND_HALF_UP), exact.quantize(q, ROUND_HALF_EVEN))
+
+
+def _numbers(scan: str, sheet: FactSheet, problems: list[str]) -> list[_Mention]:
+    mentions = []
+    for m in _NUMBER.finditer(scan):
+        raw = m.group(0).rstrip(",")
+        start, end = m.start(), m.start() + len(raw)
+        prev = scan[start - 1] if start else " "
+        currency = _currency_before(scan, start)
+        if prev.isalpha() and currency is None:
+            continue  # part of an identifier such as "SmolLM2" or "X100"
+        tail = scan[end:end + 12]
+        is_pct = bool(_AFTER_PERCENT.match(tail))
+        if currency is None and _AFTER_CURRENCY.match(tail):
+            currency = sheet.currency or "?"
+        try:
+            x = Decimal(raw.replace(",", ""))
+        except InvalidOperation:
+            problems.append(f"unreadable number {raw!r}")
+            continue
+        decimals = len(raw.split(".")[1]) if "." in raw else 0
+        written = raw + ("%" if is_pct else "")
+        if currency and sheet.currency and currency not in ("?", sheet.currency):
+            problems.append(f"number {written!r} is written in {currency}, facts are in {sheet.currency}")
+            continue
+        if is_pct:
+            kinds = {"percent"}
+        elif currency:
+            kinds = {"price"}
+        else:
+            kinds = {"price", "percent", "count"}
+        ids = tuple(f.id for f in sheet if f.kind in kinds and _matches(x, decimals, f))
+        if not ids:
+            what = "percentage" if is_pct else "amount" if currency else "number"
+            problems.append(f"{what} {written!r} matches no fact (write numbers only as {{fact_id}} placeholders)")
+            continue
+        mentions.append(_Mention(start, end, ids, "number"))
+    for m in _NUMBER_WORD_PCT.finditer(scan):
+        problems.append(f"percentage {m.group(0)!r} written in words matches no fact")
+    return mentions
+
+
+def _names(scan: str, sheet: FactSheet) -> list[_Mention]:
+    phrases = sorted(((p.lower(), f.id) for f in sheet for p in f.names), key=lambda t: -len(t[0]))
+    low = scan.lower()
+    taken: list[tuple[int, int]] = []
+    out = []
+    for phrase, fid in phrases:
+        for m in re.finditer(r"\b" + re.escape(phrase) + r"\b", low):
+            if any(s < m.end() and m.start() < e for s, e in taken):
+                continue
+            taken.append((m.start(), m.end()))
+            out.append(_Mention(m.start(), m.end(), (fid,), "name"))
+    return out
+
+
+def _sentences(scan: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _SENTENCE_END.finditer(scan):
+        spans.append((start, m.end()))
+        start = m.end()
+    spans.append((start, len(scan)))
+    return [s for s in spans if s[1] > s[0]]
+
+
+def _holds(claim: str, actual: str | None, negated: bool) -> bool:
+    if actual is None:
+        return True
+    return (claim != actual) if negated else (claim == actual)
+
+
+def _order(a: float, b: float) -> str:
+    if round(a, 2) == round(b, 2):
+        return "equal"
+    return "below" if a < b else "above"
+
+
+def _directions(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
+    for s0, s1 in _sentences(scan):
+        inside = sorted((m for m in mentions if s0 <= m.start < s1), key=lambda m: m.start)
+        for w in _DIRECTION.finditer(scan, s0, s1):
+            claim = w.lastgroup or ""
+            word = w.group(0)
+            if any(m.start <= w.start() < m.end for m in inside):
+                continue  # the word is part of a fact's name ("lowest competitor")
+            negated = bool(_NEGATION.search(scan[max(s0, w.start() - 20):w.start()]))
+            left = [m for m in inside if m.end <= w.start()]
+            right = [m for m in inside if m.start >= w.end()]
+            L = left[-1] if left else None
+            R = right[0] if right else None
+            gap_l = w.start() - L.end if L else 10**9
+            gap_r = R.start - w.end() if R else 10**9
+            # 1) a comparison fact right next to the word: its direction decides
+            directed = []
+            for m, gap in ((L, gap_l), (R, gap_r)):
+                if m is None or gap > _NEAR:
+                    continue
+                facts = [sheet[i] for i in m.fact_ids if sheet[i].direction is not None]
+                if facts:
+                    directed.append((gap, m, facts))
+            if directed:
+                directed.sort(key=lambda t: t[0])
+                _, m, facts = directed[0]
+                if not any(_holds(claim, f.direction, negated) for f in facts):
+                    f = facts[0]
+                    problems.append(
+                        f"'{('not ' if negated else '') + word}' next to {{{f.id}}} contradicts the fact: "
+                        f"{_describe(f, sheet)}")
+                    continue
+                other = R if m is L else L
+                other_gap = gap_r if m is L else gap_l
+                if other is not None and other_gap <= _NEAR and all(f.reference for f in facts):
+                    refs = {f.reference for f in facts} | {f.subject for f in facts}
+                    if not refs.intersection(other.fact_ids) and all(
+                            sheet[i].kind == "price" for i in other.fact_ids):
+                        problems.append(
+                            f"{{{facts[0].id}}} compares {facts[0].subject} with {facts[0].reference}, "
+                            f"not with {other.fact_ids[0]}")
+                continue
+            # 2) a direction word between two prices: their order decides
+            if R is None or gap_r > _PAIR_NEAR:
+                continue
+            if L is None or gap_l > _PAIR_NEAR:
+                # "... is below the category median": the subject is the recommendation
+                if R.source != "name" or gap_r > _NEAR or "recommended_price" not in sheet:
+                    continue
+                left_ids: tuple[str, ...] = ("recommended_price",)
+            else:
+                left_ids = L.fact_ids
+            pairs = [(sheet[a], sheet[b]) for a in left_ids for b in R.fact_ids
+                     if a != b and sheet[a].kind == "price" and sheet[b].kind == "price"
+                     and sheet[a].direction is None and sheet[b].direction is None]
+            if not pairs:
+                continue
+            if not any(_holds(claim, _order(float(a.value), float(b.value)), negated) for a, b in pairs):
+                a, b = pairs[0]
+                problems.append(
+                    f"'{('not ' if negated else '') + word}' claims {a.id} ({a.format()}) is {claim} "
+                    f"{b.id} ({b.format()}), but it is {_order(float(a.value), float(b.value))}")
+
+
+def _rankings(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
+    for s0, s1 in _sentences(scan):
+        for r in _RANKING.finditer(scan, s0, s1):
+            if any(m.start <= r.end() - 1 < m.end for m in mentions):
+                continue  # "is the cheapest competitor" names a fact, claims nothing
+            left = [m for m in mentions if s0 <= m.start and m.end <= r.start()]
+            subj = left[-1].fact_ids if left else ("recommended_price",)
+            cheapest = sheet.get("cheapest_competitor")
+            if r.lastgroup == "high" or cheapest is None:
+                problems.append(f"ranking claim {r.group(0)!r} is not backed by any fact")
+                continue
+            ok = any(i == "cheapest_competitor" or (sheet.get(i) is not None and sheet[i].kind == "price"
+                     and float(sheet[i].value) <= float(cheapest.value)) for i in subj)
+            if not ok:
+                problems.append(f"ranking claim {r.group(0)!r} is false: {subj[0]} is above "
+                                f"the cheapest competitor ({cheapest.format()})")
+
+
+def _describe(f: Fact, sheet: FactSheet) -> str:
+    if f.subject and f.reference:
+        return f"{f.subject} is {f.direction} {f.reference}"
+    return f"{f.id} is {f.direction}"
+
+
+def verify(text: str, sheet: FactSheet) -> Verification:
+    """Check `text` (with `{fact_id}` placeholders and/or written numbers) against `sheet`."""
+    problems: list[str] = []
+    if not text or not text.strip():
+        return Verification(False, ["empty text"], [], "")
+    rendered, scan, mentions, unknown = _render_spans(text, sheet)
+    for fid in dict.fromkeys(unknown):
+        problems.append(f"unknown placeholder {{{fid}}}: no such fact")
+    scan = _mask_text_facts(scan, sheet)
+    leftover = re.sub(_PLACEHOLDER, "", text)
+    if "{" in leftover or "}" in leftover:
+        problems.append("stray brace in text")
+    mentions = mentions + _numbers(scan, sheet, problems) + _names(scan, sheet)
+    mentions.sort(key=lambda m: m.start)
+    _directions(scan, sheet, mentions, problems)
+    _rankings(scan, sheet, mentions, problems)
+    used = list(dict.fromkeys(i for m in mentions if m.source != "name" for i in m.fact_ids))
+    return Verification(not problems, problems, used, rendered)

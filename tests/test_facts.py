@@ -1,0 +1,79 @@
+"""Fact sheets: formatting and comparisons computed in code. Run: pytest tests/test_facts.py"""
+from __future__ import annotations
+
+import pytest
+
+from assistant.facts import Fact, FactSheet, build_fact_sheet, format_money, pct_diff
+
+
+def test_money_formats_symbols_and_thousands():
+    assert format_money(1299, "INR") == "₹1,299.00"
+    assert format_money(1234567.5, "GBP") == "£1,234,567.50"
+    assert format_money(12.5, "BRL") == "R$12.50"
+    assert format_money(3, "USD") == "$3.00"
+    assert format_money(7.25, "EUR") == "€7.25"
+    assert format_money(3, "CAD") == "CAD 3.00"
+    assert format_money(3, None) == "3.00"
+
+
+def test_pct_diff_direction_from_rounded_value():
+    assert pct_diff(90, 100) == (-10.0, "below")
+    assert pct_diff(110, 100) == (10.0, "above")
+    # 0.04 % rounds to 0.0: the direction must say "equal", never "0.0% below"
+    assert pct_diff(100.04, 100) == (0.0, "equal")
+    with pytest.raises(ValueError):
+        pct_diff(1, 0)
+
+
+def test_build_computes_comparisons():
+    s = build_fact_sheet(recommended_price=899, currency="INR", interval=(820, 960.5),
+                         current_price=999, category_median=1024.5, category_count=1234,
+                         competitor_prices=[1200, 949, 1010, 899.5], comparables_count=12,
+                         drivers=[("brand median price", -55.2)], guardrails=["cost floor"])
+    assert s["vs_category_median_pct"].value == -12.2
+    assert s["vs_category_median_pct"].direction == "below"
+    assert s["vs_category_median_pct"].format() == "12.2%"  # magnitude; words carry the sign
+    assert s["change_pct"].value == -10.0 and s["change_pct"].direction == "below"
+    assert s["change_amount"].value == 100.0 and s["change_amount"].direction == "below"
+    assert s["cheapest_competitor"].value == 899.5
+    assert s["competitor_median"].value == pytest.approx((949 + 1010) / 2)
+    assert s["vs_cheapest_competitor_pct"].direction == "below"
+    assert s["competitor_count"].format() == "4"
+    assert s["category_count"].format() == "1,234"
+    assert s["driver_1_effect"].direction == "below" and s["driver_1_effect"].value == 55.2
+    assert s["guardrail_1"].value == "cost floor"
+    assert s.ids()[0] == "recommended_price"
+
+
+def test_above_and_explicit_competitor_stats():
+    s = build_fact_sheet(recommended_price=42, currency="USD", category_median=41,
+                         cheapest_competitor=40, competitor_count=2)
+    assert s["vs_category_median_pct"].direction == "above"
+    assert s["vs_category_median_pct"].value == 2.4
+    assert s["vs_cheapest_competitor_pct"].value == 5.0
+    assert "competitor_median" not in s
+
+
+def test_prompt_rendering_lines():
+    s = build_fact_sheet(recommended_price=1299, currency="INR", category_median=1500,
+                         product_title="Kettle {recommended_price}")
+    lines = s.render_for_prompt(sanitize=lambda t: t.replace("{", "").replace("}", "")).splitlines()
+    assert lines[0].startswith("{recommended_price}: ₹1,299.00")
+    assert lines[1].startswith("{category_median}: ₹1,500.00")
+    assert "recommended price is below" in lines[2]
+    assert lines[-1].startswith('{product_title}: "Kettle recommended_price"')
+
+
+def test_bad_input_names_the_field():
+    with pytest.raises(ValueError, match="recommended_price"):
+        build_fact_sheet(recommended_price=float("nan"), currency="INR")
+    with pytest.raises(ValueError, match="interval"):
+        build_fact_sheet(recommended_price=10, currency="INR", interval=(12, 11))
+    with pytest.raises(ValueError, match=r"competitor_prices\[1\]"):
+        build_fact_sheet(recommended_price=10, currency="INR", competitor_prices=[9, "abc"])
+    with pytest.raises(ValueError, match="comparables_count"):
+        build_fact_sheet(recommended_price=10, currency="INR", comparables_count=-1)
+    with pytest.raises(ValueError, match="duplicate"):
+        FactSheet([Fact("a_b", 1.0, "count"), Fact("a_b", 2.0, "count")])
+    with pytest.raises(ValueError, match="text fact"):
+        Fact("title", 3.0, "text")

@@ -1,0 +1,96 @@
+"""Verifier: numbers, directions, placeholders, invented figures. Run: pytest tests/test_verify.py"""
+from __future__ import annotations
+
+import pytest
+
+from assistant.facts import build_fact_sheet
+from assistant.verify import render, verify
+
+
+@pytest.fixture(scope="module")
+def sheet():
+    return build_fact_sheet(recommended_price=899, currency="INR", interval=(820, 960.5),
+                            current_price=999, category_median=1024.5, category_name="Headphones",
+                            competitor_prices=[949, 1010, 899.5], cheapest_competitor_name="ShopX",
+                            comparables_count=12, product_title="boAt Rockerz 450 Wireless")
+
+
+@pytest.fixture(scope="module")
+def above():
+    # the design brief's real failure: "42.00 ... below the median of 41.00"
+    return build_fact_sheet(recommended_price=42, currency="USD", category_median=41)
+
+
+def test_correct_text_passes_and_renders(sheet):
+    text = ("We recommend {recommended_price} for the {product_title}, {vs_category_median_pct} "
+            "below the category median of {category_median}. It is lower than your current price "
+            "of {current_price}, based on {comparables_count} comparable products.")
+    v = verify(text, sheet)
+    assert v.ok, v.problems
+    assert v.rendered.startswith("We recommend ₹899.00 for the boAt Rockerz 450 Wireless, 12.2% below")
+    assert v.used_fact_ids[:3] == ["recommended_price", "product_title", "vs_category_median_pct"]
+    assert render(text, sheet) == v.rendered
+
+
+def test_written_numbers_that_match_facts_pass(sheet):
+    v = verify("We recommend ₹899, 12.2% below the median of ₹1,024.50 (12 comparables).", sheet)
+    assert v.ok, v.problems
+
+
+def test_wrong_number_is_caught(sheet):
+    v = verify("We recommend ₹949.99 for this product.", sheet)
+    assert not v.ok
+    assert any("949.99" in p for p in v.problems)
+
+
+def test_wrong_direction_is_caught(above):
+    v = verify("We recommend 42.00, which is below the median of 41.00.", above)
+    assert not v.ok
+    assert any("'below'" in p and "above" in p for p in v.problems)
+    v = verify("We recommend {recommended_price}, {vs_category_median_pct} below the category "
+               "median of {category_median}.", above)
+    assert not v.ok and any("contradicts" in p for p in v.problems)
+    v = verify("{recommended_price} is higher than the category median of {category_median}.", above)
+    assert v.ok, v.problems
+
+
+def test_direction_without_numbers_is_checked(sheet):
+    assert not verify("The price is higher than your current price.", sheet).ok
+    assert verify("The price is lower than your current price.", sheet).ok
+    assert not verify("{recommended_price} is not below the category median.", sheet).ok
+
+
+def test_unknown_placeholder(sheet):
+    v = verify("We recommend {recommended_price}, {discount_pct} off.", sheet)
+    assert not v.ok and any("{discount_pct}" in p for p in v.problems)
+
+
+def test_invented_percentage(sheet):
+    v = verify("We recommend {recommended_price}, 15% below the median.", sheet)
+    assert not v.ok and any("15%" in p for p in v.problems)
+    # a count written as a percentage is still invented
+    assert not verify("Demand is up 12 percent.", sheet).ok
+    assert not verify("Sales rose twenty percent.", sheet).ok
+
+
+def test_numbers_inside_quoted_title_are_allowed(sheet):
+    assert verify("The boAt Rockerz 450 Wireless sells well at {recommended_price}.", sheet).ok
+    assert not verify("The Rockerz 451 sells well at {recommended_price}.", sheet).ok
+
+
+def test_currency_and_ranking(sheet):
+    assert not verify("We recommend $899.00.", sheet).ok
+    assert verify("At {recommended_price} it is the cheapest price around.", sheet).ok
+    v = verify("At {current_price} it is the cheapest price around.", sheet)
+    assert not v.ok and any("ranking" in p for p in v.problems)
+
+
+def test_injection_output_fails(sheet):
+    v = verify("The price is 1.", sheet)
+    assert not v.ok and any("'1'" in p for p in v.problems)
+
+
+def test_empty_and_bare_ids(sheet):
+    assert not verify("  ", sheet).ok
+    v = verify("We recommend recommended_price.", sheet)
+    assert v.ok and v.rendered == "We recommend ₹899.00."
