@@ -118,7 +118,7 @@ class SuggestionStore:
         with self._connect() as con:
             rows = con.execute(
                 "SELECT id, suggestion_id, verdict, edited_price, comment, created_at FROM feedback"
-                " WHERE suggestion_id=? ORDER BY created_at, id", (suggestion_id,)).fetchall()
+                " WHERE suggestion_id=? ORDER BY rowid", (suggestion_id,)).fetchall()
         return [Feedback(feedback_id=r[0], suggestion_id=r[1], verdict=r[2], edited_price=r[3],
                          comment=r[4], created_at=r[5]) for r in rows]
 
