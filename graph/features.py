@@ -212,7 +212,7 @@ class GraphFeaturizer:
             raise ValueError(f"min_count must be an integer >= 1, got {self.min_count!r}")
         if self.offers not in ("latest", "all"):
             raise ValueError(f"offers must be 'latest' or 'all', got {self.offers!r}")
-        ids = [str(i) for i in train_ids]
+        ids = [_strip(str(i)) for i in train_ids]
         dup = [i for i, n in Counter(ids).items() if n > 1]
         if dup:
             raise ValueError(f"train_ids has duplicates, e.g. {dup[:5]}")
@@ -314,6 +314,7 @@ class GraphFeaturizer:
             if not isinstance(r, Mapping):
                 raise TypeError(f"record {i}: expected a dict, got {type(r).__name__}")
             pid = _clean(r.get("product_id"))
+            pid = _strip(pid) if pid else None
             prices = r.get("competitor_prices") or []
             try:
                 offers = [float(x) for x in prices]

@@ -197,6 +197,13 @@ def test_save_load_round_trip_identical(graph, fitted, tmp_path):
     assert loaded.get_params() == fitted.get_params() == {"min_count": 3, "offers": "latest"}
 
 
+def test_node_ids_and_catalog_ids_are_the_same_product(graph, fitted):
+    by_node = GraphFeaturizer(min_count=3).fit(graph, [f"product:{p}" for p in TRAIN])
+    pd.testing.assert_frame_equal(by_node.transform(graph, ["k1"]), fitted.transform(graph, ["k1"]))
+    x = fitted.transform(graph, ["product:k1"])
+    assert x.iloc[0].cat_count == 3  # still leave-one-out
+
+
 def test_bad_use_gives_clear_errors(graph, fitted):
     with pytest.raises(NotFittedError):
         GraphFeaturizer().transform(graph, ["k1"])
@@ -307,3 +314,22 @@ def test_features_equal_brute_force(spec, min_count):
         have = got.loc[pid, list(want)].to_numpy(dtype=float)
         np.testing.assert_allclose(have, np.array(list(want.values()), dtype=float),
                                    rtol=1e-12, equal_nan=True, err_msg=f"{pid}: {list(want)}")
+
+
+def test_demo_catalog_end_to_end(demo_dir):
+    """Real sample data (three currencies, competitor offers): every product gets features."""
+    from graph.adapters import load_path
+
+    g = build_graph(load_path(demo_dir))
+    ids = sorted(n[len("product:"):] for n, d in g.nodes(data=True) if d["type"] == "product")
+    priced = [p for p in ids if "price" in g.nodes[f"product:{p}"]]
+    fz = GraphFeaturizer().fit(g, priced[::2])
+    x = fz.transform(g, ids)
+    assert x.index.is_unique and len(x) == len(ids)
+    assert x.cat_median.notna().all()
+    offered = x.index[x.comp_count > 0]
+    assert len(offered) > 0
+    pid = offered[0]
+    ev = fz.competitor_evidence(g, pid)
+    assert ev["count"] == x.loc[pid, "comp_count"] and ev["median"] == x.loc[pid, "comp_median"]
+    assert ev["price_index"] == pytest.approx(g.nodes[f"product:{pid}"]["price"] / ev["median"])

@@ -79,3 +79,15 @@ def test_non_numeric_attribute_names_the_node():
     g.add_node("product:x", type="product", title="x", price="cheap")
     with pytest.raises(ValueError, match=r"product:x.*price"):
         product_table(g)
+
+
+def test_demo_catalog_reviews_reach_the_table(demo_dir):
+    from graph.adapters import load_path
+
+    t = product_table(build_graph(load_path(demo_dir)))
+    assert t.product_id.is_unique and t.price.notna().mean() > 0.5
+    with_reviews = t[t.n_reviews > 0]
+    assert len(with_reviews) > 0
+    assert all(isinstance(r, list) and all(isinstance(s, str) and s for s in r)
+               for r in with_reviews.review_texts)
+    assert set(t.currency.dropna()) >= {"INR", "GBP"}
