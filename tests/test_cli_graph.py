@@ -1,0 +1,82 @@
+"""`pricing ingest` and `pricing graph stats` through typer's CliRunner."""
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from assistant.cli import app
+
+runner = CliRunner()
+
+
+def _flat(output: str) -> str:
+    return " ".join(output.split())  # rich wraps long lines at the terminal width
+
+
+def _row(output: str, name: str) -> list[str]:
+    line = next(ln for ln in output.splitlines() if ln.strip("│ ").startswith(name))
+    return [cell.strip() for cell in line.strip().strip("│").split("│")]
+
+
+@pytest.fixture()
+def catalog_dir(tmp_path):
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    (folder / "products.csv").write_text(
+        "product_id,title,price,currency,brand,category_path\n"
+        "a,Alpha kettle,10,INR,Acme,Home > Kitchen\n"
+        "b,Beta kettle,-4,INR,Acme,Home > Kitchen\n"
+        "c,Gamma kettle,12,INR,Bolt,Home > Kitchen\n")
+    (folder / "offers.jsonl").write_text(
+        '{"product_id": "a", "competitor": "shop1", "price": 9.5, "observed_at": "2024-05-01"}\n'
+        '{"product_id": "c", "competitor": "shop1", "price": 11, "observed_at": "2024-05-01"}\n')
+    return folder
+
+
+def test_ingest_prints_counts_and_writes_report(tmp_path, catalog_dir):
+    db, report = tmp_path / "g.sqlite", tmp_path / "rej.csv"
+    result = runner.invoke(app, ["ingest", str(catalog_dir), "--db", str(db),
+                                 "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "products" in result.output and "offers" in result.output
+    assert _row(result.output, "products") == ["products", "2", "1"]  # accepted, rejected
+    assert _row(result.output, "offers") == ["offers", "2", "0"]
+    rejected = pd.read_csv(report)
+    assert rejected[["table", "row", "field"]].values.tolist() == [["products", 2, "price"]]
+    assert "negative price" in rejected["reason"].iloc[0]
+    assert db.is_file()
+
+    stats = runner.invoke(app, ["graph", "stats", "--db", str(db)])
+    assert stats.exit_code == 0, stats.output
+    assert "product" in stats.output and "competitor" in stats.output
+
+
+def test_strict_fails_and_saves_nothing(tmp_path, catalog_dir):
+    db, report = tmp_path / "g.sqlite", tmp_path / "rej.csv"
+    result = runner.invoke(app, ["ingest", str(catalog_dir), "--db", str(db),
+                                 "--report", str(report), "--strict"])
+    assert result.exit_code == 1
+    assert report.is_file() and len(pd.read_csv(report)) == 1
+    assert not db.exists()
+
+
+def test_strict_passes_on_clean_data(tmp_path, demo_dir):
+    folder = tmp_path / "retail_price"
+    shutil.copytree(demo_dir / "retail_price", folder)
+    db, report = tmp_path / "g.sqlite", tmp_path / "rej.csv"
+    result = runner.invoke(app, ["ingest", str(folder), "--db", str(db), "--report",
+                                 str(report), "--strict"])
+    assert result.exit_code == 0, result.output
+    assert _row(result.output, "offers") == ["offers", "2,028", "0"]
+    assert len(pd.read_csv(report)) == 0 and db.is_file()
+
+
+def test_errors_are_reported_not_raised(tmp_path):
+    result = runner.invoke(app, ["ingest", str(tmp_path / "nothing"), "--db",
+                                 str(tmp_path / "g.sqlite")])
+    assert result.exit_code == 2 and "no such file" in _flat(result.output)
+    result = runner.invoke(app, ["graph", "stats", "--db", str(tmp_path / "none.sqlite")])
+    assert result.exit_code == 1 and "pricing ingest" in _flat(result.output)
