@@ -10,11 +10,16 @@ Use::
 Marketplace titles (amazon.in above all) usually start with the brand. The heuristic takes
 the first word after skipping words that are never brands (markers such as "(Renewed)",
 "New", "Original", "The", audience words such as "Men's", numbers and pack sizes such as
-"Pack of 2" or "3pcs"), matches a short list of multi-word brands ("Tommy Hilfiger",
-"Amazon Brand - Solimo" -> "Solimo") and gives up (None) when the word it lands on is a
-product description ("Wireless", "Cotton", "Red"), a placeholder ("Generic") or too short to
-trust. The brand keeps the title's own casing; ``graph.schema.normalize_name`` makes
-"BOAT" and "boAt" one brand node. Brands found this way are flagged ``brand_inferred=True``.
+"Pack of 2" or "3pcs"). It knows a short list of multi-word brands ("Tommy Hilfiger",
+"Amazon Brand - Solimo" -> "Solimo") and "The ... Company" names, and gives up (None) when
+the word it lands on is a product description ("Wireless", "Cotton", "Red"), a placeholder
+("Generic") or too short to trust. The brand keeps the title's own casing;
+``graph.schema.normalize_name`` makes "BOAT" and "boAt" one brand node. Brands found this
+way are flagged ``brand_inferred=True``.
+
+Measured on amazon_uk_toys (brands given): where the title starts with the brand, the guess
+is that brand (or its first word) for 95%, None for 4%; where it does not (half of those
+titles), 86% get a wrong guess — so adapters use a data set's own brands when it has them.
 """
 from __future__ import annotations
 
@@ -75,7 +80,7 @@ The Shopoholic|The Tinted Story|The Boo Boo Club|Global Desi|Jam & Honey|Western
 Home Centre|Sleepy Cat|Swadesi Stuff|Kiarvi Gallery|Label Ritu|Comet Busters|US Polo
 U.S. Polo Assn.|Bed Bath & Beyond|Urban Forest|Royal Enfield|Blue Heaven|Lakme Absolute
 Learning Curve|Power Trains|Train Tech|Graham Farish|Hot Wheels|Melissa & Doug
-Sylvanian Families|Fisher Price|Thomas & Friends|Baby Born|Ty Beanie|Green Toys
+Sylvanian Families|Fisher Price|Thomas & Friends|Baby Born|Green Toys
 Wow Skin Science|Forest Essentials|Pigeon by Stovekraft
 """
 
@@ -145,6 +150,24 @@ def _brand_word(token: str) -> str | None:
     return word
 
 
+# "The Puppet Company", "The Creativity Hub", "The Souled Store": a "The ..." name that ends
+# in a company word is a maker's name, not an article before the brand.
+_COMPANY_WORDS = frozenset("company co co. store shop hub club studio house factory "
+                           "collection collective project works".split())
+
+
+def _the_company(tokens: list[str]) -> str | None:
+    if len(tokens) < 3 or tokens[0].casefold() != "the":
+        return None
+    for end in range(2, min(5, len(tokens))):
+        if _key(tokens[end]) in _COMPANY_WORDS or tokens[end].casefold() in _COMPANY_WORDS:
+            words = tokens[1:end]
+            if all(w[:1].isupper() and _clean(w) == w for w in words):
+                return " ".join(tokens[:end + 1]).strip(_STRIP_MULTI)
+            return None
+    return None
+
+
 def infer_brand(title: str | None) -> str | None:
     """The brand a listing title starts with, or None when the title does not say."""
     if not isinstance(title, str) or not title.strip():
@@ -154,6 +177,9 @@ def infer_brand(title: str | None) -> str | None:
     if house:  # "Amazon Brand - Solimo ..." is sold under the house label after the dash
         text = text[house.end():]
     tokens = text.split()
+    company = _the_company(tokens)
+    if company:
+        return company
     i = 0
     while i < len(tokens):
         n = _match_multiword(tokens, i)
