@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from graph.contracts import CATEGORY_SEPARATOR
+from graph.products import gc_paused
 from graph.schema import EdgeType, NodeType, normalize_name
 
 FEATURE_NAMES: list[str] = [
@@ -216,7 +217,10 @@ class GraphFeaturizer:
         dup = [i for i, n in Counter(ids).items() if n > 1]
         if dup:
             raise ValueError(f"train_ids has duplicates, e.g. {dup[:5]}")
-        facts = _graph_facts(g, ids, with_offers=False)
+        with gc_paused():
+            return self._fit(ids, _graph_facts(g, ids, with_offers=False))
+
+    def _fit(self, ids: list[str], facts: list[tuple]) -> GraphFeaturizer:
         price = np.array([f[3] for f in facts], dtype=np.float64)
         priced = np.isfinite(price) & (price > 0)
         curs = Counter(f[0] for f, ok in zip(facts, priced) if ok and f[0])

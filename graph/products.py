@@ -6,7 +6,7 @@ Use::
     table = product_table(g)        # g from graph.build.build_graph(catalog)
     table.loc[table.n_reviews > 0, ["product_id", "review_texts"]]
 
-Reads the graph in two passes (nodes, then edges) so that 150k products take about a second.
+Reads each product node's own edges only, so that 150k products take about a second.
 Columns (missing values are None / NaN):
 
 - product_id: the catalog id (the node id without its ``product:`` prefix)
@@ -18,6 +18,10 @@ Columns (missing values are None / NaN):
 - source: the product node's provenance (source file or curator)
 """
 from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 import numpy as np
@@ -35,6 +39,9 @@ _TEXT = ("title", "description", "currency", "condition")
 
 _PRODUCT = NodeType.PRODUCT.value
 _PREFIX = f"{_PRODUCT}:"
+_IN_CATEGORY = EdgeType.IN_CATEGORY.value
+_MADE_BY = EdgeType.MADE_BY.value
+_REVIEW_OF = EdgeType.REVIEW_OF.value
 
 
 def product_id_of(nid: str) -> str:
@@ -42,12 +49,37 @@ def product_id_of(nid: str) -> str:
     return nid[len(_PREFIX):] if nid.startswith(_PREFIX) else nid
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small containers.
+
+    With a large graph in memory every collection walks millions of objects; the loops here
+    create no reference cycles, so pausing is safe and saves about a third of the time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def product_table(g: nx.MultiDiGraph) -> pd.DataFrame:
     """One row per product node of ``g`` with the columns listed in the module docstring."""
-    nodes = g.nodes
+    with gc_paused():
+        return _product_table(g)
+
+
+def _product_table(g: nx.MultiDiGraph) -> pd.DataFrame:
+    # networkx's documented backing dicts (G._node, G._succ, G._pred): its views cost more
+    # than the look-ups themselves at 150k products.
+    nodes = getattr(g, "_node", None) or dict(g.nodes(data=True))
+    succ = getattr(g, "_succ", None) or g.succ
+    pred = getattr(g, "_pred", None) or g.pred
     rows: dict[str, int] = {}
     attrs: list[dict] = []
-    for nid, d in nodes(data=True):
+    for nid, d in nodes.items():
         if d.get("type") == _PRODUCT:
             rows[nid] = len(attrs)
             attrs.append(d)
@@ -58,28 +90,25 @@ def product_table(g: nx.MultiDiGraph) -> pd.DataFrame:
     n_reviews = np.zeros(n, dtype=np.int64)
     texts: list[list[str]] = [[] for _ in range(n)]
 
-    # One pass over the edges: each edge type touching a product fills its own column.
-    for u, v, d in g.edges(data=True):
-        t = d.get("type")
-        if t == EdgeType.IN_CATEGORY:
-            i = rows.get(u)
-            if i is not None:
-                cd = nodes[v]
-                category[i] = cd.get("path") or v.partition(":")[2]
-        elif t == EdgeType.MADE_BY:
-            i = rows.get(u)
-            if i is not None:
-                bd = nodes[v]
-                brand[i] = bd.get("name") or v.partition(":")[2]
-                flag = d.get("inferred", bd.get("inferred"))
-                inferred[i] = None if flag is None else bool(flag)
-        elif t == EdgeType.REVIEW_OF:
-            i = rows.get(v)
-            if i is not None:
-                n_reviews[i] += 1
-                text = nodes[u].get("text")
-                if isinstance(text, str) and text.strip():
-                    texts[i].append(text)
+    for nid, i in rows.items():
+        for v, keydict in succ[nid].items():
+            for d in keydict.values():
+                t = d.get("type")
+                if t == _IN_CATEGORY:
+                    category[i] = nodes[v].get("path") or v.partition(":")[2]
+                elif t == _MADE_BY:
+                    bd = nodes[v]
+                    brand[i] = bd.get("name") or v.partition(":")[2]
+                    flag = d.get("inferred", bd.get("inferred"))
+                    inferred[i] = None if flag is None else bool(flag)
+        if pred[nid]:
+            for u, keydict in pred[nid].items():
+                for d in keydict.values():
+                    if d.get("type") == _REVIEW_OF:
+                        n_reviews[i] += 1
+                        text = nodes[u].get("text")
+                        if isinstance(text, str) and text.strip():
+                            texts[i].append(text)
 
     cols: dict[str, object] = {"product_id": [product_id_of(nid) for nid in rows]}
     for c in _TEXT:
