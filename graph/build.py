@@ -10,6 +10,8 @@ Node/edge types, ids and attributes follow the docstring of :mod:`graph.schema`.
 and edge carries ``provenance`` (the row's ``source``; nodes shared by several rows - categories,
 brands, competitors, reviews - list their distinct sources joined by ``"; "``) and
 ``updated_at`` (one timestamp per build). Missing values are left out, never stored as NaN.
+Columns beyond the contract (free attributes, e.g. an offer's ``competitor_score``) are kept
+as attributes of the product node, offer edge or review node (numbers as float).
 
 Speed matters (148k products in a few seconds): each table is turned into plain Python lists
 once, rows become ``(id, attrs)`` tuples and go into networkx through ``add_nodes_from`` and
@@ -33,7 +35,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.contracts import NUMERIC, PRODUCT_COLUMNS, Catalog
+from graph.contracts import COLUMNS, NUMERIC, Catalog
 from graph.schema import (
     SCHEMA_VERSION,
     EdgeType,
@@ -45,8 +47,6 @@ from graph.schema import (
 )
 
 SOURCE_JOIN = "; "
-# Product columns that become edges or ids rather than product attributes.
-_STRUCTURAL = {"product_id", "category_path", "brand", "brand_inferred", "source"}
 _RESERVED = {"type", "name", "provenance", "updated_at"}
 _PRODUCT_TEXT = ["title", "description", "currency", "condition"]
 _MAX_EXAMPLES = 5
@@ -111,7 +111,7 @@ def add_edges_fast(g: nx.MultiDiGraph, edges: Iterable[tuple]) -> None:
     for u, v, k, d in edges:
         su = succ.get(u)
         if su is None or v not in succ:
-            raise ValueError(f"edge {u!r} -> {v!r}: {u if su is None else v!r} is not a node")
+            raise ValueError(f"edge {u!r} -> {v!r}: {(u if su is None else v)!r} is not a node")
         keydict = su.get(v)
         if keydict is None:
             keydict = su[v] = {}
@@ -204,6 +204,28 @@ def _fail(table: str, rows: Iterable[int], field: str, reason: str, frame: pd.Da
     raise BuildError(f"{table}: field '{field}' {reason}: {', '.join(examples)}{more}")
 
 
+def _free_attributes(df: pd.DataFrame, table: str) -> list[tuple[str, list]]:
+    """Columns beyond the contract ("plus free attributes"), typed: float, bool or str."""
+    out = []
+    for name in df.columns:
+        if name in COLUMNS[table] or name in _RESERVED:
+            continue
+        s = df[name]
+        if pd.api.types.is_bool_dtype(s):
+            col = _column(df, name)
+        elif pd.api.types.is_numeric_dtype(s):
+            col = _numeric(df, name, table)
+        else:
+            col = _column(df, name)
+            # A boolean column with gaps arrives as object dtype: keep its bools as bools.
+            if not all(v is None or isinstance(v, (bool, np.bool_)) for v in col):
+                col = _text(col)
+            else:
+                col = [None if v is None else bool(v) for v in col]
+        out.append((str(name), col))
+    return out
+
+
 def _sources(values: list, table: str, frame: pd.DataFrame) -> list[str]:
     src = _text(values)
     missing = [i for i, s in enumerate(src) if s is None]
@@ -256,15 +278,7 @@ def _add_products(g: nx.MultiDiGraph, df: pd.DataFrame, pids: list[str], ts: str
         attr_cols.append((name, titles if name == "title" else _text(_column(df, name))))
     for name in NUMERIC["products"]:
         attr_cols.append((name, _numeric(df, name, "products")))
-    for name in df.columns:
-        if name in PRODUCT_COLUMNS or name in _STRUCTURAL or name in _RESERVED:
-            continue
-        col = _column(df, name)
-        if pd.api.types.is_numeric_dtype(df[name]) and not pd.api.types.is_bool_dtype(df[name]):
-            col = _numeric(df, name, "products")
-        elif not pd.api.types.is_bool_dtype(df[name]):
-            col = _text(col)
-        attr_cols.append((str(name), col))
+    attr_cols += _free_attributes(df, "products")
     names = [a for a, _ in attr_cols]
     columns = [c for _, c in attr_cols]
 
@@ -383,20 +397,23 @@ def _add_reviews(g: nx.MultiDiGraph, df: pd.DataFrame, products: list[str], ts: 
     rating = _numeric(df, "rating", "reviews")
     title = _text(_column(df, "title"))
     text = _text(_column(df, "text"))
+    extra = _free_attributes(df, "reviews")
+    extra_names = [a for a, _ in extra]
+    extra_rows = list(zip(*[c for _, c in extra])) if extra else [()] * len(df)
     # One node per review id: marketplaces show one review on every variant of a product,
     # so a review may point at several products.
     nodes: dict[str, dict] = {}
     node_sources: dict[str, set[str]] = defaultdict(set)
     edges = []
     per_product: Counter = Counter()
-    for pid, rid, r, t, x, s in zip(pids, rids, rating, title, text, src):
+    for pid, rid, r, t, x, s, more in zip(pids, rids, rating, title, text, src, extra_rows):
         if rid is None:
             per_product[pid] += 1
             rid = f"{pid}#{per_product[pid]}"
         nid = f"{R}:{rid.strip()}"
         if nid not in nodes:
             attrs = {"type": R, "name": rid.strip()}
-            for k, v in (("rating", r), ("title", t), ("text", x)):
+            for k, v in (("rating", r), ("title", t), ("text", x), *zip(extra_names, more)):
                 if v is not None:
                     attrs[k] = v
             nodes[nid] = attrs
@@ -427,14 +444,18 @@ def _add_offers(g: nx.MultiDiGraph, df: pd.DataFrame, products: list[str], ts: s
     observed = _text(_column(df, "observed_at"))
     url = _text(_column(df, "url"))
     shipping = _numeric(df, "shipping", "offers")
+    extra = _free_attributes(df, "offers")
+    extra_names = [a for a, _ in extra]
+    extra_rows = list(zip(*[c for _, c in extra])) if extra else [()] * len(df)
 
     comp_sources: dict[str, set[str]] = defaultdict(set)
     comp_names: dict[str, str] = {}
     edges = []
     seen: dict[tuple[str, str, str], int] = {}
     dups = []
-    for i, row in enumerate(zip(pids, comp, price, currency, observed, url, shipping, src)):
-        pid, c, p, cur, obs, u, ship, s = row
+    for i, row in enumerate(zip(pids, comp, price, currency, observed, url, shipping, src,
+                                extra_rows)):
+        pid, c, p, cur, obs, u, ship, s, more = row
         c = c.strip()
         cid = f"{K}:{c}"
         comp_names.setdefault(cid, c)
@@ -446,7 +467,8 @@ def _add_offers(g: nx.MultiDiGraph, df: pd.DataFrame, products: list[str], ts: s
             continue
         seen[(cid, pnode, key)] = i
         attrs = {"type": OFFERS, "price": p}
-        for k, v in (("currency", cur), ("observed_at", obs), ("url", u), ("shipping", ship)):
+        for k, v in (("currency", cur), ("observed_at", obs), ("url", u), ("shipping", ship),
+                     *zip(extra_names, more)):
             if v is not None:
                 attrs[k] = v
         attrs.update(provenance=s, updated_at=ts)

@@ -7,7 +7,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-from graph.build import BuildError, build_graph
+from graph.build import BuildError, add_edges_fast, build_graph
 from graph.contracts import Catalog
 from graph.schema import EdgeType, NodeType, node_id, offer_key
 
@@ -32,6 +32,8 @@ def small_catalog() -> Catalog:
         "rating_count": [1200.0, 35.0, None, None, 10.0],
         "source": ["amazon_in_2023", "amazon_in_2023", "amazon_uk_toys", "manual",
                    "amazon_uk_toys"],
+        "stock": ["5 new", None, "", None, "2 used"],   # a free attribute
+        "gift": [True, False, True, None, True],         # a free boolean attribute, a gap
     })
     reviews = pd.DataFrame({
         "product_id": ["p1", "p2", "p1", "p3"],
@@ -50,6 +52,7 @@ def small_catalog() -> Catalog:
         "url": [None, "https://a.example/p1", None, None],
         "shipping": [0.0, None, 49.0, None],
         "source": ["retail_price"] * 4,
+        "competitor_score": [4, None, 3, 5],  # a free attribute
     })
     return Catalog(products=products, reviews=reviews, offers=offers)
 
@@ -147,6 +150,9 @@ def test_no_nan_and_missing_values_absent(g):
     assert p1["price"] == 1499.0 and type(p1["price"]) is float
     assert p1["title"] == p1["name"] == "boAt Rockerz 450"
     assert p1["currency"] == "INR" and p1["rating_count"] == 1200.0
+    assert p1["stock"] == "5 new" and "stock" not in g.nodes["product:p3"]
+    assert p1["gift"] is True and g.nodes["product:p2"]["gift"] is False
+    assert "gift" not in g.nodes["product:p4"]
 
 
 def test_offers_keyed_by_date(g):
@@ -155,6 +161,7 @@ def test_offers_keyed_by_date(g):
     feb = data[offer_key("2023-02")]
     assert feb["price"] == 1450.0 and feb["url"] == "https://a.example/p1"
     assert "shipping" not in feb and feb["observed_at"] == "2023-02"
+    assert data[offer_key("2023-01")]["competitor_score"] == 4.0 and "competitor_score" not in feb
     undated = g.get_edge_data("competitor:ShopA", "product:p2", "offers@")
     assert undated["price"] == 999.0 and "currency" not in undated
 
@@ -167,6 +174,24 @@ def test_reviews_shared_between_variants(g):
 
 def test_graph_attributes(g):
     assert g.graph["schema_version"] >= 1 and g.graph["built_at"] == TS
+
+
+def test_add_edges_fast_matches_networkx():
+    from graph.io import graph_diff
+
+    edges = [("a", "b", "k", {"x": 1}), ("a", "b", "k", {"y": 2}), ("a", "b", 0, {}),
+             ("b", "b", "self", {"z": None}), ("b", "a", "k", {})]
+    fast, slow = nx.MultiDiGraph(), nx.MultiDiGraph()
+    for h in (fast, slow):
+        h.add_nodes_from(["a", "b", "c"])
+    add_edges_fast(fast, [(u, v, k, dict(d)) for u, v, k, d in edges])
+    slow.add_edges_from(edges)
+    assert graph_diff(fast, slow) == []
+    assert list(fast.in_edges("b", keys=True)) == list(slow.in_edges("b", keys=True))
+    assert fast.in_degree("a") == slow.in_degree("a") == 1
+    with pytest.raises(ValueError, match="'ghost' is not a node"):
+        add_edges_fast(fast, [("a", "ghost", "k", {})])
+    assert "ghost" not in fast
 
 
 def test_empty_catalog():

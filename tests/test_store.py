@@ -124,3 +124,14 @@ def test_not_a_database(tmp_path):
 def test_only_multidigraphs(tmp_path):
     with GraphStore(tmp_path / "g.sqlite") as store, pytest.raises(TypeError):
         store.save(nx.DiGraph())
+
+
+def test_demo_round_trip(tmp_path, demo_dir):
+    adapters = pytest.importorskip("graph.adapters")
+    if not demo_dir.exists():
+        pytest.skip("data/demo not there yet")
+    g = build_graph(adapters.load_path(demo_dir))
+    with GraphStore(tmp_path / "demo.sqlite") as store:
+        store.save(g)
+        assert store.counts() == {"nodes": g.number_of_nodes(), "edges": g.number_of_edges()}
+        assert graph_diff(g, store.load()) == []
