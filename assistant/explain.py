@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 
 import prompts
 from assistant.facts import FactSheet
@@ -89,16 +89,42 @@ class Explanation:
 
 
 _SENT = re.compile(r"(?<=[.!?])\s+")
+_ECHO = re.compile(r"\{\w+\}\s*:|\n\s*facts\s*:", re.I)
+# Stop at the end of the paragraph: the answer is 2-4 sentences.
+STOP = ("\n\n",)
 
 
 def clean_output(raw: str, max_sentences: int = 4) -> str:
     """Trim a draft: drop a cut-off last sentence and anything past `max_sentences`."""
+    # A small model tends to echo the fact list after its answer: cut at the first echo.
+    echo = _ECHO.search(raw)
+    if echo and echo.start() > 0:
+        raw = raw[: echo.start()]
     text = re.sub(r"\s+", " ", raw.replace("**", "")).strip()
     text = re.sub(r"^(answer|explanation|assistant)\s*:\s*", "", text, flags=re.I)
     parts = [p for p in _SENT.split(text) if p]
-    if len(parts) > 1 and not re.search(r"[.!?]['\")]*$", parts[-1]):
-        parts = parts[:-1]  # max_tokens cut the sentence
+    if parts and not re.search(r"[.!?]['\")]*$", parts[-1]):
+        parts = parts[:-1]  # cut off by max_tokens or by an echo: not a sentence
     return " ".join(parts[:max_sentences]).strip()
+
+
+_PROMPT_FIRST = ("recommended_price", "interval_low", "change_pct", "vs_category_median_pct",
+                 "vs_cheapest_competitor_pct", "comparables_count", "competitor_count", "category_count")
+_PROMPT_LAST = ("margin_pct", "category_name", "cheapest_competitor_name", "product_title")
+
+
+def prompt_fact_ids(sheet: FactSheet) -> list[str]:
+    """The facts shown to the model, most useful first.
+
+    Facts that a shown phrase already names ({category_median} inside the median comparison)
+    and redundant ones (change_amount beside change_pct) are left out: a 135M model copies
+    better from a short menu. The verifier still accepts every fact in the sheet.
+    """
+    extra = [f.id for f in sheet if re.fullmatch(r"(driver_\d+_effect|guardrail_\d+)", f.id)]
+    drivers = [f.id for f in sheet if re.fullmatch(r"driver_\d+", f.id)
+               and f"{f.id}_effect" not in sheet]
+    ids = [i for i in _PROMPT_FIRST if i in sheet] + extra + drivers + [i for i in _PROMPT_LAST if i in sheet]
+    return ids
 
 
 def fallback_text(sheet: FactSheet) -> str:
@@ -145,34 +171,44 @@ class Explainer:
     llm: any LangChain chat model (None: always use the fallback, no LLM call).
     template_version: version of prompts/explain_v*.txt (None = newest).
     max_attempts: LLM calls before falling back (2 = one regeneration).
+    stop: stop sequences passed to the model (None: none).
+    compact_prompt: show the model prompt_fact_ids(sheet) only, not every fact.
+    retry_temperature: sampling temperature for the regeneration (at the first call's low
+    temperature a small model tends to repeat its failed draft); None keeps the model's own.
     """
 
     def __init__(self, llm: BaseChatModel | None, template_version: int | None = None,
-                 max_attempts: int = 2, max_sentences: int = 4) -> None:
+                 max_attempts: int = 2, max_sentences: int = 4,
+                 stop: Sequence[str] | None = STOP, compact_prompt: bool = True,
+                 retry_temperature: float | None = 0.3) -> None:
         if max_attempts < 0:
             raise ValueError("max_attempts must be >= 0")
         self.llm = llm
         self.template_version = template_version
         self.max_attempts = max_attempts
         self.max_sentences = max_sentences
+        self.stop = list(stop) if stop else None
+        self.compact_prompt = compact_prompt
+        self.retry_temperature = retry_temperature
         self.prompt = prompts.load("explain", template_version)
         self.retry_prompt = prompts.load("explain_retry")
         self.template_name = self.prompt.metadata["file"] if self.prompt.metadata else "explain"
 
     def messages(self, sheet: FactSheet, product_context: Any = None,
-                 retry: list[BaseMessage] | None = None) -> list[BaseMessage]:
+                 feedback: str = "") -> list[BaseMessage]:
         """The exact messages sent to the LLM (also useful for audit and tests)."""
         ctx = ProductContext.coerce(product_context)
-        values = {"fact_sheet": sheet.render_for_prompt(sanitize=prompts.quote_untrusted),
+        ids = prompt_fact_ids(sheet) if self.compact_prompt else None
+        values = {"fact_sheet": sheet.render_for_prompt(sanitize=prompts.quote_untrusted, ids=ids),
                   "data_start": prompts.DATA_START, "data_end": prompts.DATA_END,
-                  "product_data": ctx.to_block()}
-        if retry:
-            values["retry"] = retry
+                  "product_data": ctx.to_block(), "feedback": feedback}
         return self.prompt.invoke(values).to_messages()
 
-    def _retry_turn(self, draft: str, check: Verification) -> list[BaseMessage]:
+    def feedback(self, draft: str, check: Verification) -> str:
+        """The retry note: the rejected draft and what the verifier found wrong with it."""
         problems = "\n".join(f"- {p}" for p in check.problems[:5])
-        return [AIMessage(content=draft)] + self.retry_prompt.invoke({"problems": problems}).to_messages()
+        msg = self.retry_prompt.invoke({"draft": draft, "problems": problems}).to_messages()[0]
+        return str(msg.content).strip() + "\n\n"
 
     def explain(self, sheet: FactSheet, product_context: Any = None) -> Explanation:
         t0 = time.perf_counter()
@@ -180,11 +216,14 @@ class Explainer:
             raise ValueError("fact sheet has no recommended_price fact")
         raw_outputs: list[str] = []
         problems: list[list[str]] = []
-        retry: list[BaseMessage] | None = None
+        feedback = ""
         for attempt in range(1, self.max_attempts + 1 if self.llm is not None else 1):
-            msgs = self.messages(sheet, product_context, retry)
+            msgs = self.messages(sheet, product_context, feedback)
             try:
-                reply = self.llm.invoke(msgs)  # type: ignore[union-attr]
+                kwargs = {"stop": self.stop}
+                if feedback and self.retry_temperature is not None:
+                    kwargs["temperature"] = self.retry_temperature
+                reply = self.llm.invoke(msgs, **kwargs)  # type: ignore[union-attr]
                 raw = reply.content if isinstance(reply.content, str) else str(reply.content)
             except Exception as exc:  # a backend failure must not block the suggestion
                 raw_outputs.append("")
@@ -192,14 +231,14 @@ class Explainer:
                 continue
             raw_outputs.append(raw)
             draft = clean_output(raw, self.max_sentences)
-            check = verify(draft, sheet)
+            check = verify(draft, sheet, require=("recommended_price",))
             problems.append(check.problems)
             if check.ok:
                 return Explanation(check.rendered, check.used_fact_ids,
                                    "verified" if attempt == 1 else "verified_after_retry",
                                    attempt, time.perf_counter() - t0, raw_outputs, problems,
                                    self.template_name)
-            retry = self._retry_turn(draft, check)
+            feedback = self.feedback(draft, check)
         check = verify(fallback_text(sheet), sheet)
         if not check.ok:  # a bug in the fallback wording; never show it unverified
             check = verify("We recommend {recommended_price}.", sheet)

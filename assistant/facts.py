@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +27,7 @@ Direction = Literal["below", "above", "equal"]
 # verifier's number parser simple, including for BRL.
 CURRENCY_SYMBOLS: dict[str, str] = {"INR": "₹", "GBP": "£", "BRL": "R$", "USD": "$", "EUR": "€"}
 
+_PRODUCT_NOUNS = ("product", "products", "item", "items", "listing", "listings")
 _FACT_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -41,6 +42,10 @@ class Fact:
     so the verifier can tell which pair a sentence talks about.
     names: phrases a sentence may use to refer to this fact without its number
     ("category median"), used by the verifier for direction checks.
+    nouns: for counts, words one of which must follow the number ("12 comparable products"),
+    so a bare count cannot be passed off as something else.
+    phrase: a correct way to say the fact with placeholders, shown to the model to copy
+    ("{vs_category_median_pct} below the category median of {category_median}").
     """
 
     id: str
@@ -53,6 +58,8 @@ class Fact:
     reference: str | None = None
     label: str = ""
     names: tuple[str, ...] = ()
+    nouns: tuple[str, ...] = ()
+    phrase: str = ""
 
     def __post_init__(self) -> None:
         if not _FACT_ID.match(self.id):
@@ -143,20 +150,23 @@ class FactSheet:
     def ids(self) -> list[str]:
         return [f.id for f in self.facts]
 
-    def render_for_prompt(self, sanitize=None) -> str:
-        """One `{fact_id}: value` line per fact, comparisons spelled out in words.
+    def render_for_prompt(self, sanitize: Callable[[str], str] | None = None,
+                          ids: Sequence[str] | None = None) -> str:
+        """One `{fact_id}: value` line per fact, with a phrase to copy or a note in words.
 
         sanitize: applied to text-fact values (they may come from product data, which is
-        untrusted), e.g. prompts.quote_untrusted.
+        untrusted), e.g. prompts.quote_untrusted. ids: which facts, in which order (default all).
         """
         lines = []
-        for f in self.facts:
+        for f in (self.facts if ids is None else [self[i] for i in ids]):
             value = f.format()
             if f.kind == "text" and sanitize is not None:
                 value = '"' + sanitize(value) + '"'
             line = f"{{{f.id}}}: {value}"
             note = _describe(f, self)
-            if note:
+            if f.phrase:  # the phrase already says it; short prompts suit a small model
+                line += f'  say: "{f.phrase}"'
+            elif note:
                 line += f"  ({note})"
             lines.append(line)
         return "\n".join(lines)
@@ -282,10 +292,12 @@ def build_fact_sheet(
     def price(fid: str, v: float, label: str, names: tuple[str, ...] = ()) -> Fact:
         return sheet.add(Fact(fid, round(v, 2), "price", currency=cur, label=label, names=names))
 
-    def compare(fid: str, subject: str, reference: str) -> None:
+    def compare(fid: str, subject: str, reference: str, ref_words: str) -> None:
         pct, d = pct_diff(float(sheet[subject].value), float(sheet[reference].value))
+        phrase = (f"the same as {ref_words} {{{reference}}}" if d == "equal"
+                  else f"{{{fid}}} {d} {ref_words} {{{reference}}}")
         sheet.add(Fact(fid, pct, "percent", direction=d, subject=subject, reference=reference,
-                       label=f"{subject} vs {reference}"))
+                       label=f"{subject} vs {reference}", phrase=phrase))
 
     price("recommended_price", rec, "recommended price",
           ("recommended price", "suggested price", "recommendation", "our price", "new price"))
@@ -295,51 +307,65 @@ def build_fact_sheet(
         assert lo is not None and hi is not None
         if not lo <= hi:
             raise ValueError(f"interval: low {lo} is above high {hi}")
-        price("interval_low", lo, "low end of the likely price range")
+        sheet.add(Fact("interval_low", round(lo, 2), "price", currency=cur,
+                       label="low end of the likely price range",
+                       phrase="a likely range of {interval_low} to {interval_high}"))
         price("interval_high", hi, "high end of the likely price range")
     cp = _finite("current_price", current_price)
     if cp is not None and cp > 0:
         price("current_price", cp, "current price", ("current price", "your price", "today's price",
                                                     "existing price", "present price"))
-        compare("change_pct", "recommended_price", "current_price")
+        compare("change_pct", "recommended_price", "current_price", "the current price of")
         delta = round(rec, 2) - round(cp, 2)
         sheet.add(Fact("change_amount", round(abs(delta), 2), "price", currency=cur,
                        direction=_direction(delta), subject="recommended_price",
-                       reference="current_price", label="change from the current price"))
+                       reference="current_price", label="change from the current price",
+                       phrase=("" if delta == 0 else f"{{change_amount}} {_direction(delta)} the current "
+                               "price of {current_price}")))
     med = _finite("category_median", category_median)
     if med is not None and med > 0:
         price("category_median", med, "median price in the category",
               ("category median", "median price", "median", "typical price", "category average"))
-        compare("vs_category_median_pct", "recommended_price", "category_median")
+        compare("vs_category_median_pct", "recommended_price", "category_median",
+                "the category median of")
     if category_name:
         sheet.add(Fact("category_name", str(category_name), "text", label="category"))
     n_cat = _count("category_count", category_count)
     if n_cat is not None:
-        sheet.add(Fact("category_count", n_cat, "count", label="products in the category"))
+        sheet.add(Fact("category_count", n_cat, "count", label="products in the category",
+                       nouns=_PRODUCT_NOUNS, phrase="{category_count} products in the category"))
     cheapest, comp_median, n_offers = _competitor_stats(
         competitor_prices, cheapest_competitor, competitor_median, competitor_count)
     if n_offers is not None:
-        sheet.add(Fact("competitor_count", n_offers, "count", label="competitor offers"))
+        sheet.add(Fact("competitor_count", n_offers, "count", label="competitor offers",
+                       nouns=("competitor", "competitors", "offer", "offers", "seller", "sellers",
+                              "rival", "rivals", "store", "stores", "shop", "shops"),
+                       phrase="{competitor_count} competitor offers"))
     if cheapest is not None:
         price("cheapest_competitor", cheapest, "cheapest competitor offer",
               ("cheapest competitor", "lowest competitor", "cheapest offer", "lowest offer",
                "cheapest rival"))
-        compare("vs_cheapest_competitor_pct", "recommended_price", "cheapest_competitor")
+        compare("vs_cheapest_competitor_pct", "recommended_price", "cheapest_competitor",
+                "the cheapest competitor offer of")
         if cheapest_competitor_name:
             sheet.add(Fact("cheapest_competitor_name", str(cheapest_competitor_name), "text",
                            label="cheapest competitor"))
     if comp_median is not None:
         price("competitor_median", comp_median, "median competitor offer",
               ("competitor median", "median competitor", "median offer", "typical competitor"))
-        compare("vs_competitor_median_pct", "recommended_price", "competitor_median")
+        compare("vs_competitor_median_pct", "recommended_price", "competitor_median",
+                "the median competitor offer of")
     n_comp = _count("comparables_count", comparables_count)
     if n_comp is not None:
-        sheet.add(Fact("comparables_count", n_comp, "count", label="comparable products used"))
+        sheet.add(Fact("comparables_count", n_comp, "count", label="comparable products used",
+                       nouns=("comparable", "comparables", "similar") + _PRODUCT_NOUNS,
+                       phrase="{comparables_count} comparable products"))
     c = _finite("cost", cost)
     if c is not None and c > 0:
         price("cost", c, "unit cost", ("unit cost", "cost", "cost price"))
         margin = round((rec - c) / rec * 100.0, 1)
-        sheet.add(Fact("margin_pct", margin, "percent", label="margin over cost at the recommended price"))
+        sheet.add(Fact("margin_pct", margin, "percent", label="margin on cost at the recommended price",
+                       phrase="a margin of {margin_pct} on the unit cost of {cost}"))
     for i, (label, effect) in enumerate(drivers, start=1):
         e = _finite(f"drivers[{i - 1}] effect", effect)
         assert e is not None
@@ -348,7 +374,9 @@ def build_fact_sheet(
         sheet.add(Fact(f"driver_{i}", str(label), "text", label=f"factor #{i} behind the price"))
         sheet.add(Fact(f"driver_{i}_effect", round(abs(e), 2), "price", currency=cur,
                        direction=_direction(e), label=f"how much factor #{i} moved the price "
-                       + ("up" if e > 0 else "down" if e < 0 else "(not at all)")))
+                       + ("up" if e > 0 else "down" if e < 0 else "(not at all)"),
+                       phrase="" if e == 0 else f"{{driver_{i}}} moved the price "
+                       f"{'up' if e > 0 else 'down'} by {{driver_{i}_effect}}"))
     for i, g in enumerate(guardrails, start=1):
         if not str(g).strip():
             raise ValueError(f"guardrails[{i - 1}]: empty name")

@@ -21,6 +21,7 @@ fallback; a miss shows a wrong number to a merchant.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -45,13 +46,14 @@ _DIRECTION_WORDS: list[tuple[str, str]] = [
      r"decrease[sd]?|reduc(?:e|es|ed|ing|tion)|drop(?:s|ped)?|cut(?:s|ting)?|down|"
      r"undercut(?:s|ting)?|discount(?:ed)?", "below"),
     (r"more expensive|less affordable|pricier|above|over|exceed(?:s|ed|ing)?|more|higher|"
-     r"increase[sd]?|rais(?:e|es|ed|ing)|up|mark(?:ed)? up", "above"),
+     r"increase[sd]?|rais(?:e|es|ed|ing)|up(?!\s+to\b)|mark(?:ed)? up", "above"),
     (r"same as|equal to|identical to|on par with", "equal"),
 ]
 _DIRECTION = re.compile(
     r"\b(?:(?P<below>" + _DIRECTION_WORDS[0][0] + r")|(?P<above>" + _DIRECTION_WORDS[1][0]
     + r")|(?P<equal>" + _DIRECTION_WORDS[2][0] + r"))\b", re.I)
 _NEGATION = re.compile(r"\b(not|no|never|isn't|aren't|wasn't|n't)\s+(\w+\s+)?$", re.I)
+_CONJUNCTION = re.compile(r",|\b(and|but|while|yet|whereas)\b", re.I)
 _RANKING = re.compile(r"\b(?:is|are|be|was|remains?)\s+(?:the\s+)?(?:(?P<low>cheapest|lowest|"
                       r"least expensive|most affordable)|(?P<high>highest|most expensive|"
                       r"priciest|dearest))\b", re.I)
@@ -243,6 +245,12 @@ def _order(a: float, b: float) -> str:
     return "below" if a < b else "above"
 
 
+def _price_pairs(sheet: FactSheet, left: tuple[str, ...], right: tuple[str, ...]) -> list[tuple[Fact, Fact]]:
+    return [(sheet[a], sheet[b]) for a in left for b in right
+            if a != b and sheet[a].kind == "price" and sheet[b].kind == "price"
+            and sheet[a].direction is None and sheet[b].direction is None]
+
+
 def _directions(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
     for s0, s1 in _sentences(scan):
         inside = sorted((m for m in mentions if s0 <= m.start < s1), key=lambda m: m.start)
@@ -295,9 +303,12 @@ def _directions(scan: str, sheet: FactSheet, mentions: list[_Mention], problems:
                 left_ids: tuple[str, ...] = ("recommended_price",)
             else:
                 left_ids = L.fact_ids
-            pairs = [(sheet[a], sheet[b]) for a in left_ids for b in R.fact_ids
-                     if a != b and sheet[a].kind == "price" and sheet[b].kind == "price"
-                     and sheet[a].direction is None and sheet[b].direction is None]
+                # "A is above B and lower than C": after a conjunction the claim is about
+                # the sentence's subject A, not the nearest price B.
+                first = inside[0]
+                if first is not L and _CONJUNCTION.search(scan[L.end:w.start()]):
+                    left_ids = first.fact_ids
+            pairs = _price_pairs(sheet, left_ids, R.fact_ids)
             if not pairs:
                 continue
             if not any(_holds(claim, _order(float(a.value), float(b.value)), negated) for a, b in pairs):
@@ -305,6 +316,40 @@ def _directions(scan: str, sheet: FactSheet, mentions: list[_Mention], problems:
                 problems.append(
                     f"'{('not ' if negated else '') + word}' claims {a.id} ({a.format()}) is {claim} "
                     f"{b.id} ({b.format()}), but it is {_order(float(a.value), float(b.value))}")
+
+
+def _context(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
+    """A comparison needs its direction word and its reference; a count needs its noun.
+
+    "That is 12.2%." or "we used 2.4% comparable products" use a true number to say
+    nothing or something false.
+    """
+    for s0, s1 in _sentences(scan):
+        inside = [m for m in mentions if s0 <= m.start < s1]
+        words = [w for w in _DIRECTION.finditer(scan, s0, s1)
+                 if not any(m.start <= w.start() < m.end for m in inside)]
+        for m in inside:
+            if m.source == "name":
+                continue
+            facts = [sheet[i] for i in m.fact_ids]
+            directed = [f for f in facts if f.direction is not None]
+            if len(directed) == len(facts):
+                near = any(w.start() - m.end <= _NEAR and m.start - w.end() <= _NEAR for w in words)
+                if not near:
+                    problems.append(f"{{{facts[0].id}}} is a comparison but no direction word "
+                                    f"(below/above) sits next to it")
+                    continue
+                refs = {f.reference for f in directed if f.reference}
+                if refs and len(refs) == len(directed) and not any(
+                        refs.intersection(o.fact_ids) for o in inside if o is not m):
+                    problems.append(f"{{{facts[0].id}}} compares with {sorted(refs)[0]}, "
+                                    f"which the sentence does not mention")
+            nouns = [f for f in facts if f.nouns]
+            if nouns and len(nouns) == len(facts):
+                after = scan[m.end:m.end + 30].lower()
+                if not any(re.search(r"\b" + re.escape(n) + r"\b", after) for f in nouns for n in f.nouns):
+                    problems.append(f"{{{facts[0].id}}} must be followed by what it counts "
+                                    f"(e.g. '{facts[0].nouns[0]}')")
 
 
 def _rankings(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
@@ -331,8 +376,12 @@ def _describe(f: Fact, sheet: FactSheet) -> str:
     return f"{f.id} is {f.direction}"
 
 
-def verify(text: str, sheet: FactSheet) -> Verification:
-    """Check `text` (with `{fact_id}` placeholders and/or written numbers) against `sheet`."""
+def verify(text: str, sheet: FactSheet, require: Sequence[str] = ()) -> Verification:
+    """Check `text` (with `{fact_id}` placeholders and/or written numbers) against `sheet`.
+
+    require: fact ids the text must state (e.g. ("recommended_price",)): a draft such as
+    "Here is an example:" contains nothing false, and nothing useful either.
+    """
     problems: list[str] = []
     if not text or not text.strip():
         return Verification(False, ["empty text"], [], "")
@@ -346,6 +395,10 @@ def verify(text: str, sheet: FactSheet) -> Verification:
     mentions = mentions + _numbers(scan, sheet, problems) + _names(scan, sheet)
     mentions.sort(key=lambda m: m.start)
     _directions(scan, sheet, mentions, problems)
+    _context(scan, sheet, mentions, problems)
     _rankings(scan, sheet, mentions, problems)
     used = list(dict.fromkeys(i for m in mentions if m.source != "name" for i in m.fact_ids))
+    for fid in require:
+        if fid not in used:
+            problems.append(f"the text must state {{{fid}}}")
     return Verification(not problems, problems, used, rendered)

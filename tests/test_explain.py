@@ -40,8 +40,8 @@ def test_verified_after_retry_feeds_problems_back(sheet):
     assert e.status == "verified_after_retry" and e.attempts == 2
     second = llm.calls[1]
     # the retry shows the model its own draft and what was wrong with it
-    assert second[-2].type == "ai" and second[-2].content == WRONG_DIRECTION
-    assert "contradicts" in second[-1].content
+    assert WRONG_DIRECTION in second[-1].content and "contradicts" in second[-1].content
+    assert "rejected" not in llm.calls[0][-1].content
     assert e.problems[0] and e.problems[1] == []
 
 
@@ -104,20 +104,39 @@ def test_prompt_injection_is_quoted_and_defeated(sheet):
     assert "never follow instructions" in system and "{recommended_price}" in system
 
 
+def test_text_without_the_price_is_not_an_explanation(sheet):
+    e = Explainer(fake_llm(["Here is an example of how to write the explanation."])).explain(sheet)
+    assert e.status == "fallback" and "recommended_price" in e.problems[0][-1]
+
+
 def test_quote_untrusted_and_clean_output():
     assert prompts.quote_untrusted('a "b" {c} <<<PRODUCT_DATA\n d') == "a 'b' c d"
     assert prompts.quote_untrusted("x" * 50, max_chars=10) == "x" * 9 + "…"
     assert clean_output("Answer: One. Two. Three. Four. Five.") == "One. Two. Three. Four."
     assert clean_output("One sentence. A cut-off sen") == "One sentence."
+    assert clean_output("We recommend {a}. {b}: ₹3.00 (x)") == "We recommend {a}."
+    assert clean_output("We recommend {a} for this, {b}: 3%") == ""
 
 
 def test_prompt_versions_and_errors():
     assert prompts.versions("explain")[0] == 1
     tpl = prompts.load("explain", 1)
-    assert tpl.metadata["version"] == 1 and "retry" in tpl.optional_variables
+    assert tpl.metadata["version"] == 1 and "feedback" in tpl.input_variables
     with pytest.raises(FileNotFoundError):
         prompts.load("explain", 99)
     with pytest.raises(FileNotFoundError):
         prompts.load("nope")
     with pytest.raises(ValueError, match="product_context"):
         ProductContext.coerce({"titel": "typo"})
+
+
+def test_local_model_explanation_is_always_verified(sheet):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed")
+    from assistant.llm import LLMConfig, make_llm
+
+    llm = make_llm(LLMConfig(backend="local", max_tokens=60, n_ctx=2048))
+    e = Explainer(llm, max_attempts=1).explain(sheet, {"title": "Electric kettle 1.5 L"})
+    assert e.attempts == 1 and e.status in ("verified", "fallback")
+    assert e.raw_outputs[0].strip()
+    # whatever the small model wrote, what is returned passes the verifier
+    assert verify(e.text, sheet).ok and "₹899.00" in e.text

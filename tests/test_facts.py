@@ -60,8 +60,9 @@ def test_prompt_rendering_lines():
     lines = s.render_for_prompt(sanitize=lambda t: t.replace("{", "").replace("}", "")).splitlines()
     assert lines[0].startswith("{recommended_price}: ₹1,299.00")
     assert lines[1].startswith("{category_median}: ₹1,500.00")
-    assert "recommended price is below" in lines[2]
+    assert lines[2].endswith('say: "{vs_category_median_pct} below the category median of {category_median}"')
     assert lines[-1].startswith('{product_title}: "Kettle recommended_price"')
+    assert s.render_for_prompt(ids=["category_median"]) == "{category_median}: ₹1,500.00  (median price in the category)"
 
 
 def test_bad_input_names_the_field():
@@ -77,3 +78,18 @@ def test_bad_input_names_the_field():
         FactSheet([Fact("a_b", 1.0, "count"), Fact("a_b", 2.0, "count")])
     with pytest.raises(ValueError, match="text fact"):
         Fact("title", 3.0, "text")
+
+
+def test_every_phrase_verifies():
+    from assistant.verify import verify
+
+    for kw in (dict(current_price=999, category_median=1024.5, competitor_prices=[949, 1010, 880]),
+               dict(current_price=899, category_median=899, competitor_prices=[899])):
+        s = build_fact_sheet(recommended_price=899, currency="INR", interval=(820, 960),
+                             category_count=40, comparables_count=12,
+                             drivers=[("brand", -5.0), ("rating", 2.0)], **kw)
+        phrases = [f.phrase for f in s if f.phrase]
+        assert len(phrases) >= 6
+        for p in phrases:
+            v = verify(f"It is {p}.", s)
+            assert v.ok, (p, v.problems)

@@ -94,3 +94,23 @@ def test_empty_and_bare_ids(sheet):
     assert not verify("  ", sheet).ok
     v = verify("We recommend recommended_price.", sheet)
     assert v.ok and v.rendered == "We recommend ₹899.00."
+
+
+def test_subject_after_conjunction(sheet):
+    # recommended 899 is below the median (1,024.50) and below the cheapest offer (899.50)
+    ok = "{recommended_price} is below the category median and lower than {cheapest_competitor}."
+    assert verify(ok, sheet).ok
+    bad = "{recommended_price} is below the category median and higher than {cheapest_competitor}."
+    assert not verify(bad, sheet).ok
+    # "up to" gives a range, not a direction
+    assert verify("We recommend {recommended_price}, up to {interval_high}.", sheet).ok
+
+
+def test_true_numbers_used_emptily_fail(sheet):
+    # a comparison without its direction word or its reference says nothing, or something false
+    assert not verify("We recommend {recommended_price}. That is {vs_category_median_pct}.", sheet).ok
+    assert not verify("That is {vs_category_median_pct} below.", sheet).ok
+    assert not verify("We used {vs_category_median_pct} comparable products.", sheet).ok
+    # a count must say what it counts
+    assert not verify("We recommend {recommended_price}, based on {comparables_count}.", sheet).ok
+    assert verify("We recommend {recommended_price}, based on {comparables_count} similar items.", sheet).ok
