@@ -121,3 +121,20 @@ def register(app: typer.Typer) -> None:
     """Add ``ingest`` and the ``graph`` group to the ``pricing`` app."""
     app.command("ingest")(ingest)
     app.add_typer(graph_app, name="graph")
+
+
+@graph_app.command("check")
+def check(db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to read"),
+          top: int = typer.Option(10, "--top", min=1, help="items listed per check")) -> None:
+    """Suspect data: duplicate-looking brands, price outliers, thin or missing categories."""
+    from graph.quality import quality_report
+    from graph.store import GraphStore
+
+    if not db.is_file():
+        console.print(f"[red]error:[/red] {db}: no graph store; run `pricing ingest` first")
+        raise typer.Exit(1)
+    with console.status(f"loading {db} ..."), GraphStore(db) as store:
+        g = store.load()
+    with console.status("checking ..."):
+        report = quality_report(g)
+    console.print(report.render(top=top))
