@@ -162,3 +162,22 @@ def test_sparse_mlp_is_deterministic():
     a = SparseMLP(**FAST["sparse_mlp"], n_seeds=1).fit(TRAIN).predict(TEST[:20])
     b = SparseMLP(**FAST["sparse_mlp"], n_seeds=1).fit(TRAIN).predict(TEST[:20])
     assert np.allclose(a, b)
+
+
+def test_on_demo_sample_through_the_adapters(demo_dir):
+    """Real listings: the bench's recipe (adapter, split, fit on train+val) on data/demo."""
+    folder = demo_dir / "amazon_in_2023"
+    if not folder.is_dir():
+        pytest.skip("data/demo/amazon_in_2023 is not there")
+    from graph.adapters import load_dataset
+    from models.split import make_split
+
+    products = load_dataset("amazon_in_2023", folder).products.set_index("product_id",
+                                                                           drop=False)
+    split = make_split(products.index)
+    fit, test = products.loc[split.fit_ids()], products.loc[split.test]
+    scores = {name: price_metrics(test["price"], BASELINES[name]().fit(fit).predict(test))
+              for name in ("global_median", "leaf_category_median", "tfidf_ridge")}
+    assert scores["leaf_category_median"]["rmsle"] < scores["global_median"]["rmsle"]
+    assert scores["tfidf_ridge"]["rmsle"] < scores["leaf_category_median"]["rmsle"]
+    assert scores["tfidf_ridge"]["within_20"] > scores["global_median"]["within_20"]
