@@ -1,0 +1,493 @@
+"""The saved price model as one object: load an artifact folder, price products, find comparables.
+
+Use::
+
+    from models.predictor import Predictor
+    pred = Predictor.load("runs/model")                  # written by ``pricing train``
+    [p] = pred.predict([{"title": "boAt Airdopes 141", "category_path": "tv, audio & cameras > Headphones"}])
+    p.p50, p.low, p.high, p.coverage                     # price and calibrated interval
+    pred.predict(["B0BQRJ1F1M"])                         # catalog products by id
+    pred.drivers(record)                                 # {group: change in log price}
+    pred.neighbours(record, k=5)                         # comparable catalog products
+    pred.embed(["title ..."])                            # fine-tuned text embeddings
+
+A record has the product fields of ``graph.contracts.ProductIn`` (title, description,
+category_path, brand, currency, rating, rating_count, reviews: list[str]) and optionally
+``product_id`` and ``competitor_prices``. When the id is a catalog product, fields the record
+leaves out come from the catalog snapshot, and its graph features are the training ones (a
+training product's own price is left out of them, as in training).
+
+This module also holds the feature assembly that training uses (:func:`dense_features`), so
+training and serving build the model inputs with the same code.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from graph.features import GraphFeaturizer
+from models.conformal import ConformalCalibrator
+from models.encoder import TextEncoder, product_text, set_threads
+from models.head import PriceHead
+from models.lexical import LexicalFeaturizer
+
+# Artifact layout (written by models.train).
+ENCODER_DIR, HEAD_DIR, LEXICAL_DIR, GRAPH_DIR = "encoder", "head", "lexical", "graph_features"
+METADATA = "metadata.json"
+CATALOG = "catalog.parquet"
+CATALOG_EMB = "catalog_embeddings.npy"
+CATALOG_REV = "catalog_review_embeddings.npy"
+GRAPH_DB = "graph.sqlite"
+
+RECORD_FIELDS = ("product_id", "title", "description", "category_path", "brand", "currency",
+                 "rating", "rating_count", "reviews", "competitor_prices")
+# Graph features that are prices or counts are log-scaled (they span 4 orders of magnitude).
+PRICE_FEATURES = ("cat_median", "cat_p25", "cat_p75", "cat_median_d1", "cat_median_d2",
+                  "cat_median_d3", "brand_median", "comp_min", "comp_median", "comp_max",
+                  "nb_median")
+COUNT_FEATURES = ("cat_count", "brand_count", "comp_count", "nb_count")
+# Driver groups (names shared with assistant.service.DRIVER_LABELS).
+GROUPS = ("text", "reviews", "category", "brand", "competitors", "attributes")
+
+
+@dataclass
+class Prediction:
+    """One product's predicted price (in its currency) and calibrated interval."""
+
+    p50: float
+    low: float
+    high: float
+    coverage: float          # nominal coverage of [low, high]
+    log_p50: float           # log1p space, the model's own scale
+    log_low: float
+    log_high: float
+    product_id: str | None = None
+    currency: str | None = None
+    in_catalog: bool = False
+    drivers: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ features
+def _missing(x: object) -> bool:
+    if x is None:
+        return True
+    if isinstance(x, float) and math.isnan(x):
+        return True
+    return isinstance(x, str) and not x.strip()
+
+
+def record_frame(records: Sequence[Mapping] | pd.DataFrame) -> pd.DataFrame:
+    """Records -> a frame with every :data:`RECORD_FIELDS` column; titles are required."""
+    if isinstance(records, pd.DataFrame):
+        frame = records.reset_index(drop=True).copy()
+        if "reviews" not in frame.columns and "review_texts" in frame.columns:
+            frame["reviews"] = frame["review_texts"]
+    else:
+        rows = []
+        for i, r in enumerate(records):
+            if not isinstance(r, Mapping):
+                raise TypeError(f"record {i}: expected a dict, got {type(r).__name__}")
+            rows.append(dict(r))
+        frame = pd.DataFrame(rows)
+    for c in RECORD_FIELDS:
+        if c not in frame.columns:
+            frame[c] = None
+    frame = frame.astype({c: object for c in RECORD_FIELDS})
+    for i, t in enumerate(frame["title"].tolist()):
+        if _missing(t):
+            raise ValueError(f"record {i}: field 'title' is required and must not be blank")
+    for c in ("rating", "rating_count"):
+        vals = []
+        for i, v in enumerate(frame[c].tolist()):
+            if _missing(v):
+                vals.append(np.nan)
+                continue
+            try:
+                vals.append(float(v))
+            except (TypeError, ValueError):
+                raise ValueError(f"record {i}: field {c!r} is not a number: {v!r}") from None
+        frame[c] = np.asarray(vals, dtype=np.float64)
+    frame["reviews"] = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in
+                        frame["reviews"].tolist()]
+    return frame
+
+
+def graph_block(G: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Graph features -> log-scaled values (NaN -> 0) + missing indicators for price features."""
+    cols, names = [], []
+    for c in G.columns:
+        v = G[c].to_numpy(dtype=np.float64)
+        if c in PRICE_FEATURES or c in COUNT_FEATURES:
+            v = np.log1p(np.maximum(v, 0.0))
+        miss = ~np.isfinite(v)
+        cols.append(np.where(miss, 0.0, v))
+        names.append(c)
+        if c in PRICE_FEATURES:
+            cols.append(miss.astype(np.float64))
+            names.append(f"{c}_missing")
+    return (np.column_stack(cols) if cols else np.zeros((len(G), 0))), names
+
+
+def numeric_block(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    r = frame["rating"].to_numpy(dtype=np.float64)
+    c = frame["rating_count"].to_numpy(dtype=np.float64)
+    return (np.column_stack([np.nan_to_num(r), np.isnan(r).astype(np.float64),
+                             np.log1p(np.nan_to_num(np.maximum(c, 0.0)))]),
+            ["rating", "rating_missing", "log_rating_count"])
+
+
+def dense_features(text_emb: np.ndarray, review_emb: np.ndarray, has_reviews: np.ndarray,
+                   graph: pd.DataFrame, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The head's dense input: [text emb, review emb, has_reviews, graph, numeric]."""
+    g, gnames = graph_block(graph)
+    num, nnames = numeric_block(frame)
+    names = ([f"text_{i}" for i in range(text_emb.shape[1])] +
+             [f"review_{i}" for i in range(review_emb.shape[1])] + ["has_reviews"] +
+             gnames + nnames)
+    X = np.hstack([text_emb, review_emb, has_reviews[:, None], g, num]).astype(np.float32)
+    return X, names
+
+
+def feature_groups(dense_names: Sequence[str], lex: LexicalFeaturizer
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Group -> (sparse columns, dense columns) for driver attribution."""
+    dense: dict[str, list[int]] = {g: [] for g in GROUPS}
+    for j, n in enumerate(dense_names):
+        if n.startswith("text_"):
+            dense["text"].append(j)
+        elif n.startswith("review_") or n == "has_reviews":
+            dense["reviews"].append(j)
+        elif n.startswith("cat_"):
+            dense["category"].append(j)
+        elif n.startswith(("brand_", "nb_")):
+            dense["brand"].append(j)
+        elif n.startswith("comp_"):
+            dense["competitors"].append(j)
+        elif n in ("rating", "rating_missing", "log_rating_count"):
+            dense["attributes"].append(j)
+    sparse = {"text": np.concatenate([lex.columns("word"), lex.columns("char")]),
+              "category": lex.columns("cat"), "brand": lex.columns("brand")}
+    return {g: (sparse.get(g, np.zeros(0, np.int64)), np.asarray(dense[g], np.int64))
+            for g in GROUPS}
+
+
+# ----------------------------------------------------------------- predictor
+class Predictor:
+    """A trained price model loaded from an artifact folder (see :meth:`load`)."""
+
+    def __init__(self, encoder: TextEncoder, head: PriceHead, lexical: LexicalFeaturizer,
+                 graph_features: GraphFeaturizer, calibrator: ConformalCalibrator,
+                 metadata: dict, catalog: pd.DataFrame | None = None,
+                 catalog_embeddings: np.ndarray | None = None,
+                 catalog_review_embeddings: np.ndarray | None = None) -> None:
+        self.encoder = encoder
+        self.head = head
+        self.lexical = lexical
+        self.graph_features = graph_features
+        self.calibrator = calibrator
+        self.metadata = metadata
+        self.dense_names_ = list(metadata["dense_features"])
+        self.catalog_ = catalog if catalog is not None else pd.DataFrame(
+            columns=["product_id", *RECORD_FIELDS[1:]])
+        self.catalog_embeddings_ = catalog_embeddings
+        self.catalog_review_embeddings_ = catalog_review_embeddings
+        self._pos = {str(p): i for i, p in enumerate(self.catalog_["product_id"].tolist())}
+        self._cat_text = None
+        self.groups_ = feature_groups(self.dense_names_, lexical)
+        self.directory: Path | None = None
+        self._graph = None
+
+    @property
+    def version(self) -> str:
+        """Model version: training time + data hash (changes with every retrain)."""
+        return str(self.metadata.get("model_version", "unversioned"))
+
+    @property
+    def featurizer_(self) -> GraphFeaturizer:
+        return self.graph_features
+
+    @property
+    def graph_(self):
+        """The knowledge graph the model was trained on (loaded on first use)."""
+        if self._graph is None:
+            db = self.directory / GRAPH_DB if self.directory else None
+            if db is None or not db.exists():
+                raise FileNotFoundError("this model folder has no graph snapshot "
+                                        f"({GRAPH_DB})")
+            from graph.store import GraphStore
+
+            with GraphStore(db) as store:
+                self._graph = store.load()
+        return self._graph
+
+    @classmethod
+    def load(cls, directory: str | Path, threads: int | None = None) -> Predictor:
+        """Load everything ``models.train`` wrote into ``directory``."""
+        d = Path(directory)
+        meta_file = d / METADATA
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{meta_file}: not a trained model folder "
+                                    "(run `pricing train DATA --out DIR` first)")
+        set_threads(threads)
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        catalog = emb = rev = None
+        if (d / CATALOG).exists():
+            catalog = pd.read_parquet(d / CATALOG)
+            catalog["reviews"] = [list(v) if v is not None else [] for v in catalog["reviews"]]
+            catalog["competitor_prices"] = [list(v) if v is not None else [] for v in
+                                            catalog["competitor_prices"]]
+            emb = np.load(d / CATALOG_EMB).astype(np.float32)
+            if (d / CATALOG_REV).exists():
+                rev = np.load(d / CATALOG_REV).astype(np.float32)
+        pred = cls(encoder=TextEncoder.load(d / ENCODER_DIR), head=PriceHead.load(d / HEAD_DIR),
+                   lexical=LexicalFeaturizer.load(d / LEXICAL_DIR),
+                   graph_features=GraphFeaturizer.load(d / GRAPH_DIR),
+                   calibrator=ConformalCalibrator.from_dict(meta["calibration"]),
+                   metadata=meta, catalog=catalog, catalog_embeddings=emb,
+                   catalog_review_embeddings=rev)
+        pred.directory = d
+        return pred
+
+    # ------------------------------------------------------------ inputs
+    def _resolve(self, records: Sequence[Mapping | str] | pd.DataFrame) -> pd.DataFrame:
+        """Records (or catalog ids) -> record frame, catalog fields filling the gaps."""
+        if isinstance(records, pd.DataFrame):
+            records = records.to_dict("records")
+        rows = []
+        for i, r in enumerate(records):
+            if isinstance(r, str):
+                if r not in self._pos:
+                    raise KeyError(f"record {i}: product id {r!r} is not in the catalog")
+                r = {"product_id": r}
+            elif not isinstance(r, Mapping):
+                raise TypeError(f"record {i}: expected a dict or a product id, "
+                                f"got {type(r).__name__}")
+            r = dict(r)
+            pid = r.get("product_id")
+            if not _missing(pid) and str(pid) in self._pos:
+                known = self.catalog_.iloc[self._pos[str(pid)]]
+                for c in RECORD_FIELDS[1:]:
+                    v = r.get(c)
+                    if _missing(v) or (c in ("reviews", "competitor_prices") and v is None):
+                        r[c] = known[c]
+                r["product_id"] = str(pid)
+            rows.append(r)
+        return record_frame(rows)
+
+    def _catalog_rows(self, frame: pd.DataFrame) -> np.ndarray:
+        """Catalog position of each record whose product text is unchanged (else -1)."""
+        out = np.full(len(frame), -1, dtype=np.int64)
+        if self.catalog_embeddings_ is None:
+            return out
+        for i, (pid, text) in enumerate(zip(frame["product_id"], self._texts(frame))):
+            j = self._pos.get(str(pid), -1) if not _missing(pid) else -1
+            if j >= 0 and self._catalog_text(j) == text:
+                out[i] = j
+        return out
+
+    def _catalog_text(self, j: int) -> str:
+        if self._cat_text is None:
+            self._cat_text = {}
+        t = self._cat_text.get(j)
+        if t is None:
+            t = product_text(self.catalog_.iloc[j].to_dict())
+            self._cat_text[j] = t
+        return t
+
+    @staticmethod
+    def _texts(frame: pd.DataFrame) -> list[str]:
+        return [product_text(r) for r in frame.to_dict("records")]
+
+    def features(self, frame: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Sparse lexical and dense inputs of the head for a record frame."""
+        n = len(frame)
+        text_emb = np.zeros((n, self.encoder.dim_), np.float32)
+        rev_emb = np.zeros((n, self.encoder.dim_), np.float32)
+        has_rev = np.zeros(n, np.float32)
+        cat = self._catalog_rows(frame)
+        hit = cat >= 0
+        if hit.any():
+            text_emb[hit] = self.catalog_embeddings_[cat[hit]]
+        miss = np.flatnonzero(~hit)
+        if len(miss):
+            texts = self._texts(frame.iloc[miss])
+            text_emb[miss] = self.encoder.encode(texts)
+        if self.metadata["config"].get("use_reviews", True):
+            reviews = frame["reviews"].tolist()
+            same = [i for i in range(n) if hit[i] and self.catalog_review_embeddings_ is not None
+                    and list(reviews[i]) == list(self.catalog_.iloc[cat[i]]["reviews"])]
+            for i in same:
+                rev_emb[i] = self.catalog_review_embeddings_[cat[i]]
+                has_rev[i] = float(len(reviews[i]) > 0)
+            rest = [i for i in range(n) if i not in set(same)]
+            if rest:
+                r, h = self.encoder.encode_reviews([reviews[i] for i in rest])
+                rev_emb[rest], has_rev[rest] = r, h
+        recs = frame[["product_id", "category_path", "brand", "currency",
+                      "competitor_prices"]].to_dict("records")
+        for r in recs:
+            if _missing(r["product_id"]):
+                r["product_id"] = None
+            if not isinstance(r["competitor_prices"], (list, tuple, np.ndarray)):
+                r["competitor_prices"] = []
+        G = self.graph_features.transform_records(recs)
+        Xd, names = dense_features(text_emb, rev_emb, has_rev, G, frame)
+        if names != self.dense_names_:
+            raise ValueError("dense feature layout differs from the trained model's")
+        return self.lexical.transform(frame), Xd
+
+    # ----------------------------------------------------------- predict
+    def predict(self, records: Sequence[Mapping | str] | pd.DataFrame, *,
+                drivers: bool = False) -> list[Prediction]:
+        """Price each record (dict, or a catalog product id); intervals are calibrated."""
+        frame = self._resolve(records)
+        if len(frame) == 0:
+            return []
+        Xs, Xd = self.features(frame)
+        q = self.head.predict(Xs, Xd)
+        lo, hi = self.calibrator.apply(q[:, 0], q[:, 2])
+        # A price is never negative: log1p space starts at 0.
+        lo, hi = np.clip(np.minimum(lo, q[:, 1]), 0.0, None), np.maximum(hi, q[:, 1])
+        drv = None
+        if drivers:
+            drv = [{g: v for g, v in d.items() if not g.startswith("_")}
+                   for d in self._drivers(Xs, Xd)]
+        out = []
+        for i, rec in enumerate(frame.to_dict("records")):
+            pid = None if _missing(rec["product_id"]) else str(rec["product_id"])
+            out.append(Prediction(
+                p50=float(np.expm1(q[i, 1])), low=float(np.expm1(lo[i])),
+                high=float(np.expm1(hi[i])), coverage=float(self.calibrator.coverage),
+                log_p50=float(q[i, 1]), log_low=float(lo[i]), log_high=float(hi[i]),
+                product_id=pid, currency=None if _missing(rec["currency"]) else rec["currency"],
+                in_catalog=pid is not None and pid in self._pos,
+                drivers=drv[i] if drv is not None else None))
+        return out
+
+    def drivers(self, record: Mapping | str, method: str = "shapley") -> dict[str, float]:
+        """What moved the model's price for one record: {group: change in log1p price}.
+
+        Groups: text, reviews, category, brand, competitors, attributes (rating, count).
+        ``method="ablation"``: the change in log p50 when the group is replaced by its training
+        mean (absent reviews, unknown brand...) while the others stay. ``"shapley"``
+        (default): the same ablation averaged over every order of removing the groups, so the
+        values add up exactly to ``log p50 - baseline`` (see :meth:`drivers_detail`).
+        """
+        d = self.drivers_detail(record, method)
+        return d["drivers"]
+
+    def drivers_detail(self, record: Mapping | str, method: str = "shapley") -> dict:
+        """``drivers`` plus ``log_p50`` and ``baseline_log`` (every group at its mean)."""
+        frame = self._resolve([record])
+        Xs, Xd = self.features(frame)
+        d = self._drivers(Xs, Xd, method=method)[0]
+        base = d.pop("_baseline")
+        full = d.pop("_full")
+        return {"drivers": d, "log_p50": full, "baseline_log": base, "method": method}
+
+    def _drivers(self, Xs: sp.csr_matrix, Xd: np.ndarray, method: str = "shapley"
+                 ) -> list[dict[str, float]]:
+        if method not in ("shapley", "ablation"):
+            raise ValueError(f"method must be 'shapley' or 'ablation', got {method!r}")
+        groups = [g for g in GROUPS if len(self.groups_[g][0]) or len(self.groups_[g][1])]
+        k = len(groups)
+        if method == "ablation":
+            subsets = ([tuple(range(k))] + [tuple(j for j in range(k) if j != i) for i in range(k)]
+                       + [()])
+        else:
+            subsets = [s for r in range(k + 1) for s in itertools.combinations(range(k), r)]
+        masks = np.zeros((len(subsets), k), dtype=bool)
+        for s, sub in enumerate(subsets):
+            masks[s, list(sub)] = True
+        v = self.head.predict_groups(Xs, Xd, [self.groups_[g] for g in groups], masks)
+        out = []
+        for i in range(v.shape[1]):
+            vals = dict(zip(subsets, v[:, i]))
+            full = vals[tuple(range(k))]
+            res: dict[str, float] = {}
+            res["_baseline"] = float(vals.get((), np.nan))
+            res["_full"] = float(full)
+            if method == "ablation":
+                for j, g in enumerate(groups):
+                    res[g] = float(full - vals[tuple(x for x in range(k) if x != j)])
+            else:
+                for j, g in enumerate(groups):
+                    phi = 0.0
+                    others = [x for x in range(k) if x != j]
+                    for r in range(k):
+                        w = math.factorial(r) * math.factorial(k - r - 1) / math.factorial(k)
+                        for sub in itertools.combinations(others, r):
+                            with_j = tuple(sorted(sub + (j,)))
+                            phi += w * (vals[with_j] - vals[sub])
+                    res[g] = float(phi)
+            out.append(res)
+        return out
+
+    # ------------------------------------------------------- comparables
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Fine-tuned text embeddings (L2-normalised), comparable to ``catalog_embeddings_``."""
+        return self.encoder.encode(list(texts))
+
+    def neighbours(self, record_or_embedding: Mapping | str | np.ndarray,
+                   category_path: str | None = None, k: int = 5,
+                   exclude_id: str | None = None) -> list[dict]:
+        """The ``k`` most similar priced catalog products (cosine of text embeddings).
+
+        ``category_path`` restricts the search to that category and its sub-categories
+        (default: the record's own category; ``""`` searches the whole catalog). The record's
+        own catalog entry and ``exclude_id`` are left out. Each item: product_id, title,
+        category_path, brand, price, currency, similarity; most similar first.
+        """
+        if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
+            raise ValueError("this model was saved without a catalog snapshot")
+        if k < 1:
+            return []
+        own = None
+        if isinstance(record_or_embedding, np.ndarray):
+            e = np.asarray(record_or_embedding, np.float32).reshape(-1)
+        else:
+            frame = self._resolve([record_or_embedding])
+            own = frame["product_id"].iloc[0]
+            if category_path is None and not _missing(frame["category_path"].iloc[0]):
+                category_path = str(frame["category_path"].iloc[0])
+            cat = self._catalog_rows(frame)
+            e = (self.catalog_embeddings_[cat[0]] if cat[0] >= 0
+                 else self.encoder.encode(self._texts(frame))[0])
+        if e.shape[0] != self.catalog_embeddings_.shape[1]:
+            raise ValueError(f"embedding has {e.shape[0]} dims, expected "
+                             f"{self.catalog_embeddings_.shape[1]}")
+        price = self.catalog_["price"].to_numpy(dtype=np.float64)
+        cand = np.isfinite(price) & (price > 0)
+        if category_path:
+            paths = self.catalog_["category_path"].fillna("").astype(str)
+            cand &= ((paths == category_path) | paths.str.startswith(category_path + " > ")
+                     ).to_numpy()
+        for pid in (own, exclude_id):
+            if pid is not None and not _missing(pid) and str(pid) in self._pos:
+                cand[self._pos[str(pid)]] = False
+        idx = np.flatnonzero(cand)
+        sims = self.catalog_embeddings_[idx] @ e
+        order = np.argsort(-sims, kind="stable")[:k]
+        out = []
+        for j, sim in zip(idx[order], sims[order]):
+            row = self.catalog_.iloc[j]
+            out.append({"product_id": str(row["product_id"]), "title": row["title"],
+                        "category_path": None if _missing(row["category_path"])
+                        else row["category_path"],
+                        "brand": None if _missing(row["brand"]) else row["brand"],
+                        "price": float(row["price"]),
+                        "currency": None if _missing(row["currency"]) else row["currency"],
+                        "similarity": float(sim)})
+        return out

@@ -1,0 +1,434 @@
+"""Train the price model end to end and write a self-describing artifact folder.
+
+Use::
+
+    pricing train data/demo --out runs/model           # demo configuration (< 10 min, 2 cores)
+    pricing train ../shared/data/amazon_in_2023 --out runs/full --full
+
+    from models.train import TrainConfig, train
+    out = train("data/demo", TrainConfig.demo(), "runs/model")
+
+Pipeline (each step's code lives in its own module):
+
+1. catalog (``graph.adapters.load_path``) -> knowledge graph (``graph.build.build_graph``) ->
+   product table (``graph.products.product_table``); priced products are split by
+   ``models.split.make_split`` (train / val / calib / test, fixed seed).
+2. Leakage-free graph features (``graph.features.GraphFeaturizer``) fitted on the training
+   products only; title TF-IDF + one-hots (``models.lexical``) fitted on training titles.
+3. Encoder stage 1 (``models.encoder``): the top layers of all-MiniLM-L6-v2 are fine-tuned
+   on training products' log prices with a linear probe (MSE); then every catalog product
+   and its reviews are embedded with it.
+4. Head (``models.head``): quantile MLP on [lexical | text emb | review emb | graph | numeric],
+   early-stopped on the validation slice; intervals calibrated by split-conformal CQR on the
+   calibration slice (``models.conformal``); metrics (``models.metrics``) on the test slice.
+
+Artifact folder: ``encoder/`` (sentence-transformers folder), ``head/`` (JSON + safetensors),
+``lexical/`` (JSON), ``graph_features/`` (``GraphFeaturizer.save``), ``catalog.parquet`` and
+``catalog_embeddings.npy`` (comparables search), ``split.json`` (ids), ``metadata.json``
+(data hash, split seed and fractions, metrics, timings, library versions, config).
+Reproducible: fixed seeds for split, shuffles and initialisation; torch deterministic mode.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import torch
+
+from graph.contracts import Catalog
+from graph.features import GraphFeaturizer
+from models.conformal import ConformalCalibrator
+from models.encoder import TextEncoder, product_text, set_threads
+from models.head import PriceHead
+from models.lexical import LexicalFeaturizer
+from models.metrics import price_metrics
+from models.predictor import (CATALOG, CATALOG_EMB, CATALOG_REV, ENCODER_DIR, GRAPH_DB,
+                              GRAPH_DIR, HEAD_DIR, LEXICAL_DIR, METADATA, dense_features,
+                              record_frame)
+from models.split import make_split
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; saved in metadata.json."""
+
+    seed: int = 0
+    # Split fractions of the priced products (models.split recipe; test 20% = the benchmark).
+    test_frac: float = 0.2
+    val_frac: float = 0.1
+    calib_frac: float = 0.1
+    coverage: float = 0.8            # nominal interval coverage after conformal calibration
+    # Encoder. 48 tokens hold 90% of "title | category" texts whole; cost grows with length.
+    max_seq_length: int = 48
+    review_max_seq_length: int = 96
+    encode_batch_size: int = 128
+    use_reviews: bool = True
+    fine_tune: bool = True
+    ft_layers: int = 2               # top transformer layers trained in stage 1 (of 6)
+    ft_max_texts: int | None = 20000  # stage-1 examples per epoch (CPU budget), None = all
+    ft_epochs: float = 1.0
+    ft_batch_size: int = 32
+    ft_lr: float = 1e-4
+    compare_frozen: bool = False     # also train a head on frozen embeddings (evidence)
+    # Lexical features.
+    word_features: int = 100_000
+    char_features: int = 50_000
+    min_df: int = 2
+    # Graph features.
+    graph_min_count: int = 3
+    # Head.
+    hidden: tuple[int, ...] = (256, 64, 64)
+    head_lr: float = 3e-3
+    head_batch_size: int = 256
+    head_max_batch_size: int = 4096
+    head_max_epochs: int = 6
+    head_patience: int = 1
+    head_models: int = 1
+    point_loss: str = "huber"
+    # Runtime.
+    threads: int | None = None
+    save_graph: bool = True          # graph snapshot (graph.sqlite) for the pricing service
+    cache_dir: str | None = "runs/cache"
+    progress: bool = True
+
+    @classmethod
+    def demo(cls, **kw) -> TrainConfig:
+        """data/demo in a few minutes: fewer stage-1 examples, frozen-vs-tuned evidence."""
+        base = dict(ft_max_texts=6000, ft_epochs=1.0, compare_frozen=True)
+        base.update(kw)
+        return cls(**base)
+
+    @classmethod
+    def full(cls, **kw) -> TrainConfig:
+        """The whole amazon_in_2023 training split within an hour on 2 cores."""
+        base = dict(ft_max_texts=30000, head_batch_size=512, head_models=2)
+        base.update(kw)
+        return cls(**base)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(d["hidden"])
+        return cls(**d)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def load_graph(data: str | Path | Catalog | nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A data path (any layout ``graph.adapters.load_path`` reads), a Catalog or a graph."""
+    if isinstance(data, nx.MultiDiGraph):
+        return data
+    from graph.build import build_graph
+
+    if isinstance(data, Catalog):
+        return build_graph(data)
+    from graph.adapters import load_path
+
+    catalog = load_path(Path(data))
+    if len(catalog.products) == 0:
+        raise ValueError(f"{data}: no products found")
+    return build_graph(catalog)
+
+
+def catalog_table(g: nx.MultiDiGraph, fz: GraphFeaturizer | None = None) -> pd.DataFrame:
+    """The graph's products as record rows (+ competitor prices, as the features see them)."""
+    from graph.products import product_table
+
+    pt = product_table(g)
+    if pt["product_id"].duplicated().any():
+        raise ValueError("duplicate product ids in the graph")
+    pt = pt.rename(columns={"review_texts": "reviews"})
+    comp: list[list[float]] = [[] for _ in range(len(pt))]
+    if fz is not None:
+        pos = {p: i for i, p in enumerate(pt["product_id"])}
+        with_offers = {v for _, v, d in g.edges(data=True) if d.get("type") == "offers"}
+        for nid in with_offers:
+            pid = nid.partition(":")[2]
+            if pid not in pos:
+                continue
+            ev = fz.competitor_evidence(g, pid)
+            cur = ev["currency"]
+            comp[pos[pid]] = [o["price"] for o in ev["offers"]
+                              if (o["latest"] or fz.offers == "all")
+                              and not (cur and o["currency"] and o["currency"] != cur)]
+    pt["competitor_prices"] = comp
+    return pt.reset_index(drop=True)
+
+
+def data_hash(pt: pd.DataFrame) -> str:
+    cols = ["product_id", "title", "description", "category_path", "brand", "price",
+            "currency", "rating", "rating_count"]
+    h = pd.util.hash_pandas_object(pt[cols].astype(str), index=False).to_numpy()
+    return hashlib.sha256(h.tobytes()).hexdigest()
+
+
+def _versions() -> dict:
+    import sentence_transformers
+    import sklearn
+    import transformers
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+            "sklearn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__,
+            "networkx": nx.__version__}
+
+
+def _eval(head: PriceHead, cal: ConformalCalibrator | None, Xs, Xd, y_log, prices) -> dict:
+    q = np.maximum(head.predict(Xs, Xd), 0.0)  # log1p price: a price is never below 0
+    if cal is None:
+        return price_metrics(prices, np.expm1(q[:, 1]))
+    lo, hi = cal.apply(q[:, 0], q[:, 2])
+    lo, hi = np.clip(np.minimum(lo, q[:, 1]), 0.0, None), np.maximum(hi, q[:, 1])
+    return price_metrics(prices, np.expm1(q[:, 1]), np.expm1(lo), np.expm1(hi))
+
+
+def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | None = None,
+          out_dir: str | Path = "runs/model", *,
+          log: Callable[[str], None] | None = print) -> Path:
+    """Train on ``data`` and write the artifact folder ``out_dir``; returns its path."""
+    cfg = config or TrainConfig()
+    say = log or (lambda s: None)
+    out = Path(out_dir)
+    timings: dict[str, float] = {}
+    t_all = t0 = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[name] = round(now - t0, 2)
+        t0 = now
+        say(f"[{timings[name]:7.1f}s] {name}")
+
+    threads = set_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    cache = cfg.cache_dir
+
+    # 1. data -> graph -> table -> split
+    g = load_graph(data)
+    lap("graph")
+    pt = catalog_table(g)
+    priced = pt["price"].notna() & (pt["price"] > 0)
+    if priced.sum() < 20:
+        raise ValueError(f"only {int(priced.sum())} priced products: too few to train on")
+    split = make_split(pt.loc[priced, "product_id"], seed=cfg.seed, test_frac=cfg.test_frac,
+                       val_frac=cfg.val_frac, calib_frac=cfg.calib_frac)
+    say(f"products: {len(pt)} ({int(priced.sum())} priced), split {split.sizes()}")
+
+    # 2. graph features (training prices only) and lexical features
+    fz = GraphFeaturizer(min_count=cfg.graph_min_count).fit(g, split.train)
+    pt = catalog_table(g, fz)
+    frame = record_frame(pt)
+    G = fz.transform(g, pt["product_id"].tolist())
+    G.index = range(len(G))
+    pos = {p: i for i, p in enumerate(pt["product_id"])}
+    idx = {k: np.asarray([pos[p] for p in ids]) for k, ids in split.to_dict().items()}
+    lap("graph features")
+    lex = LexicalFeaturizer(word_features=cfg.word_features, char_features=cfg.char_features,
+                            min_df=cfg.min_df).fit(frame.iloc[idx["train"]])
+    Xs = lex.transform(frame)
+    lap("lexical features")
+
+    # 3. encoder: stage-1 fine-tune, then embed the catalog
+    enc = TextEncoder(max_seq_length=cfg.max_seq_length,
+                      review_max_seq_length=cfg.review_max_seq_length,
+                      batch_size=cfg.encode_batch_size)
+    texts = [product_text(r) for r in frame.to_dict("records")]
+    y = np.log1p(pt["price"].to_numpy(dtype=np.float64))
+    frozen_emb = None
+    if cfg.compare_frozen or not cfg.fine_tune:
+        frozen_emb = enc.encode(texts, progress=cfg.progress, cache_dir=cache)
+        lap("encode catalog (frozen)")
+    ft_summary = None
+    if cfg.fine_tune:
+        rng = np.random.default_rng(cfg.seed)
+        tr = idx["train"]
+        if cfg.ft_max_texts and len(tr) > cfg.ft_max_texts:
+            tr = np.sort(rng.choice(tr, cfg.ft_max_texts, replace=False))
+        va = idx["val"][:2000]
+        ft_summary = enc.fine_tune([texts[i] for i in tr], y[tr],
+                                   val_texts=[texts[i] for i in va], val_y=y[va],
+                                   train_layers=cfg.ft_layers, epochs=cfg.ft_epochs,
+                                   batch_size=cfg.ft_batch_size, lr=cfg.ft_lr, seed=cfg.seed,
+                                   progress=cfg.progress, log=say)
+        lap("fine-tune encoder")
+        text_emb = enc.encode(texts, progress=cfg.progress, cache_dir=cache)
+        lap("encode catalog")
+    else:
+        text_emb = frozen_emb
+    if cfg.use_reviews:
+        rev_emb, has_rev = enc.encode_reviews(frame["reviews"].tolist(), progress=cfg.progress,
+                                              cache_dir=cache)
+    else:
+        rev_emb = np.zeros_like(text_emb)
+        has_rev = np.zeros(len(text_emb), np.float32)
+    lap("encode reviews")
+
+    # The artifact stores embeddings as float16; train on exactly those values so a reloaded
+    # model reproduces the training-time predictions bit for bit.
+    text_emb = text_emb.astype(np.float16).astype(np.float32)
+    rev_emb = rev_emb.astype(np.float16).astype(np.float32)
+    if frozen_emb is not None:
+        frozen_emb = frozen_emb.astype(np.float16).astype(np.float32)
+
+    # 4. head, calibration, evaluation
+    Xd, dense_names = dense_features(text_emb, rev_emb, has_rev, G, frame)
+    prices = pt["price"].to_numpy(dtype=np.float64)
+
+    def fit_head(Xd_: np.ndarray) -> PriceHead:
+        return PriceHead(hidden=cfg.hidden, point_loss=cfg.point_loss, lr=cfg.head_lr,
+                         batch_size=cfg.head_batch_size, max_batch_size=cfg.head_max_batch_size,
+                         max_epochs=cfg.head_max_epochs, patience=cfg.head_patience,
+                         n_models=cfg.head_models, seed=cfg.seed).fit(
+            Xs[idx["train"]], Xd_[idx["train"]], y[idx["train"]],
+            Xs[idx["val"]], Xd_[idx["val"]], y[idx["val"]], progress=cfg.progress, log=say)
+
+    head = fit_head(Xd)
+    lap("train head")
+    qc = head.predict(Xs[idx["calib"]], Xd[idx["calib"]])
+    cal = ConformalCalibrator(cfg.coverage).fit(y[idx["calib"]], qc[:, 0], qc[:, 2])
+    metrics = {part: _eval(head, cal, Xs[idx[part]], Xd[idx[part]], y[idx[part]],
+                           prices[idx[part]]) for part in ("val", "test")}
+    say(f"test: {_fmt(metrics['test'])}")
+    by_source = {}
+    src = pt["source"].fillna("").astype(str).str.split("/").str[0].to_numpy()
+    for s in sorted(set(src[idx["test"]])):
+        sel = idx["test"][src[idx["test"]] == s]
+        if len(sel) >= 20:
+            by_source[s] = _eval(head, cal, Xs[sel], Xd[sel], y[sel], prices[sel])
+    metrics["test_by_source"] = by_source
+    if frozen_emb is not None and cfg.fine_tune:
+        Xd_f, _ = dense_features(frozen_emb, rev_emb, has_rev, G, frame)
+        head_f = fit_head(Xd_f)
+        metrics["test_frozen_encoder"] = _eval(head_f, None, Xs[idx["test"]],
+                                               Xd_f[idx["test"]], y[idx["test"]],
+                                               prices[idx["test"]])
+        say(f"test with the frozen encoder instead: {_fmt(metrics['test_frozen_encoder'])}")
+        lap("frozen-encoder comparison")
+
+    # 5. artifact
+    out.mkdir(parents=True, exist_ok=True)
+    enc.save(out / ENCODER_DIR)
+    head.save(out / HEAD_DIR)
+    lex.save(out / LEXICAL_DIR)
+    fz.save(out / GRAPH_DIR)
+    snap = pt[["product_id", "title", "description", "category_path", "brand", "currency",
+               "price", "rating", "rating_count", "reviews", "competitor_prices",
+               "source"]].copy()
+    for c in ("title", "description", "category_path", "brand", "currency", "source"):
+        snap[c] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                   for v in snap[c].tolist()]
+    snap["brand_inferred"] = pt["brand_inferred"].astype(object)
+    snap["split"] = None
+    for part, ids in idx.items():
+        snap.loc[ids, "split"] = part
+    snap.to_parquet(out / CATALOG, index=False)
+    np.save(out / CATALOG_EMB, text_emb.astype(np.float16))
+    if cfg.use_reviews:
+        np.save(out / CATALOG_REV, rev_emb.astype(np.float16))
+    (out / "split.json").write_text(json.dumps(split.to_dict()), encoding="utf-8")
+    if cfg.save_graph:
+        from graph.store import GraphStore
+
+        (out / GRAPH_DB).unlink(missing_ok=True)
+        with GraphStore(out / GRAPH_DB) as store:
+            store.save(g)
+    lap("save artifact")
+    timings["total"] = round(time.perf_counter() - t_all, 2)
+    created = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
+    dhash = data_hash(pt)
+    meta = {
+        "format": "pricing-model", "version": 1,
+        "model_version": f"{created[:10].replace('-', '')}-{dhash[:8]}-" + hashlib.sha1(
+            json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:6],
+        "created_at": created,
+        "data": {"source": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
+                 "hash": dhash, "n_products": int(len(pt)),
+                 "n_priced": int(priced.sum()),
+                 "currencies": pt["currency"].value_counts(dropna=False).to_dict()},
+        "split": {"seed": cfg.seed, "test_frac": cfg.test_frac, "val_frac": cfg.val_frac,
+                  "calib_frac": cfg.calib_frac, "sizes": split.sizes(), "ids": "split.json"},
+        "target": "log1p(price)",
+        "config": cfg.to_dict(),
+        "encoder_fine_tune": ft_summary,
+        "calibration": cal.to_dict(),
+        "dense_features": dense_names,
+        "lexical_blocks": lex.blocks_,
+        "metrics": metrics,
+        "timings_s": timings,
+        "threads": threads,
+        "versions": _versions(),
+    }
+    (out / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default),
+                                encoding="utf-8")
+    say(f"wrote {out} in {timings['total']:.0f}s")
+    return out
+
+
+def evaluate(artifact: str | Path, data: str | Path | Catalog | nx.MultiDiGraph,
+             part: str | None = None) -> dict:
+    """Score the priced products of ``data`` with a saved model.
+
+    ``part`` ("test", "val", "calib", "train") keeps only that slice of the model's own
+    split (by id); None scores every priced product given. Returns price_metrics + n_in_catalog.
+    """
+    from models.predictor import Predictor
+
+    pred = Predictor.load(artifact)
+    g = load_graph(data)
+    pt = catalog_table(g, pred.graph_features)
+    pt = pt[pt["price"].notna() & (pt["price"] > 0)]
+    if part is not None:
+        ids = set(json.loads((Path(artifact) / "split.json").read_text())[part])
+        pt = pt[pt["product_id"].isin(ids)]
+    if len(pt) == 0:
+        raise ValueError("no priced products to evaluate")
+    recs = pt.drop(columns=["price"]).to_dict("records")
+    res = pred.predict(recs)
+    m = price_metrics(pt["price"].to_numpy(), [r.p50 for r in res], [r.low for r in res],
+                      [r.high for r in res])
+    m["n_in_catalog"] = int(sum(r.in_catalog for r in res))
+    m["nominal_coverage"] = pred.calibrator.coverage * 100
+    return m
+
+
+def _fmt(m: dict) -> str:
+    parts = [f"rmsle={m['rmsle']:.4f}", f"within_20={m['within_20']:.1f}%",
+             f"mdape={m['mdape']:.1f}%"]
+    if m.get("coverage") is not None:
+        parts.append(f"coverage={m['coverage']:.1f}%")
+    return ", ".join(parts) + f" (n={m['n']})"
+
+
+def _json_default(o: object):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

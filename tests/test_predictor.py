@@ -1,0 +1,118 @@
+"""Predictor: load, round trip with training, odd records, drivers, comparables, bad input."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from models.predictor import GROUPS, Predictor
+from models.train import TrainConfig, evaluate, train
+
+TINY = dict(ft_max_texts=48, ft_batch_size=16, max_seq_length=24, word_features=3000,
+            char_features=3000, head_max_epochs=2, hidden=(32, 16), threads=1, cache_dir=None,
+            progress=False, save_graph=True)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    from tests.conftest import small_catalog
+
+    return small_catalog(per_source=60)
+
+
+@pytest.fixture(scope="module")
+def artifact(catalog, tmp_path_factory):
+    return train(catalog, TrainConfig(**TINY), tmp_path_factory.mktemp("p") / "a", log=None)
+
+
+@pytest.fixture(scope="module")
+def pred(artifact) -> Predictor:
+    return Predictor.load(artifact)
+
+
+def test_round_trip_reproduces_training_metrics(artifact, catalog):
+    meta = json.loads((artifact / "metadata.json").read_text())
+    m = evaluate(artifact, catalog, part="test")
+    assert m["n"] == meta["metrics"]["test"]["n"] == m["n_in_catalog"]
+    assert m["rmsle"] == pytest.approx(meta["metrics"]["test"]["rmsle"], abs=1e-6)
+    assert m["coverage"] == pytest.approx(meta["metrics"]["test"]["coverage"], abs=1e-9)
+
+
+def test_predict_ids_and_records(pred):
+    ids = pred.catalog_["product_id"].tolist()[:3]
+    by_id = pred.predict(ids)
+    assert [p.product_id for p in by_id] == ids and all(p.in_catalog for p in by_id)
+    for p in by_id:
+        assert p.low <= p.p50 <= p.high and p.coverage == 0.8
+        assert p.log_p50 == pytest.approx(np.log1p(p.p50), rel=1e-6)
+    # the same product described in full (fields from the catalog) gets the same price
+    row = pred.catalog_.iloc[0].to_dict()
+    again = pred.predict([{k: row[k] for k in ("product_id", "title", "category_path",
+                                               "brand", "currency")}])[0]
+    assert again.p50 == pytest.approx(by_id[0].p50, rel=1e-5)
+
+
+def test_odd_records_still_priced(pred):
+    recs = [{"title": "Plain steel water bottle 1 litre"},                       # nothing else
+            {"title": "Wireless earbuds", "category_path": "Gadgets > Never Seen > Before",
+             "brand": "UnknownBrandXYZ", "rating": 4.1, "rating_count": 10},
+            {"title": "Wireless earbuds", "reviews": ["great bass", "battery lasts"],
+             "competitor_prices": [999.0, 1099.0], "currency": "INR"}]
+    out = pred.predict(recs)
+    assert len(out) == 3
+    for p in out:
+        assert np.isfinite([p.p50, p.low, p.high]).all() and p.p50 > 0 and not p.in_catalog
+
+
+def test_drivers_sum_and_ablation(pred):
+    rec = {"title": "boAt Airdopes 141 wireless earbuds", "brand": "boAt",
+           "category_path": "tv, audio & cameras > Headphones", "reviews": ["nice"],
+           "rating": 4.0, "rating_count": 1200, "currency": "INR"}
+    d = pred.drivers_detail(rec)
+    assert set(d["drivers"]) == set(GROUPS)
+    # Shapley values over the group ablations add up to prediction minus baseline
+    assert sum(d["drivers"].values()) == pytest.approx(d["log_p50"] - d["baseline_log"],
+                                                       abs=1e-4)
+    assert d["log_p50"] == pytest.approx(pred.predict([rec])[0].log_p50, abs=1e-5)
+    ab = pred.drivers(rec, method="ablation")
+    assert set(ab) == set(GROUPS) and all(np.isfinite(list(ab.values())))
+    # a product with no offers: replacing "no offers" by the (mostly no-offer) mean moves
+    # the price far less than the text does
+    assert abs(d["drivers"]["competitors"]) < max(abs(d["drivers"]["text"]), 1e-3) + 0.05
+    p = pred.predict([rec], drivers=True)[0]
+    assert set(p.drivers) == set(GROUPS)
+
+
+def test_neighbours_and_embed(pred):
+    priced = pred.catalog_.dropna(subset=["category_path", "price"])
+    path = priced["category_path"].value_counts().index[0]       # the fullest category
+    pid = priced.loc[priced["category_path"] == path, "product_id"].iloc[0]
+    nb = pred.neighbours(pid, k=3)
+    assert 0 < len(nb) <= 3 and all(n["product_id"] != pid for n in nb)
+    assert all(n["category_path"] == path or n["category_path"].startswith(path + " > ")
+               for n in nb)
+    sims = [n["similarity"] for n in nb]
+    assert sims == sorted(sims, reverse=True)
+    E = pred.embed(["a title", "another title"])
+    assert E.shape == (2, pred.catalog_embeddings_.shape[1])
+    assert np.allclose(np.linalg.norm(E, axis=1), 1.0, atol=1e-5)
+    whole = pred.neighbours(E[0], category_path="", k=5)
+    assert len(whole) == 5
+
+
+def test_service_facing_attributes(pred):
+    assert pred.version and pred.featurizer_ is pred.graph_features
+    assert pred.graph_.number_of_nodes() > len(pred.catalog_)
+
+
+def test_bad_input(pred, tmp_path):
+    with pytest.raises(ValueError, match="record 1: field 'title'"):
+        pred.predict([{"title": "ok"}, {"title": "  "}])
+    with pytest.raises(KeyError, match="not in the catalog"):
+        pred.predict(["no-such-id"])
+    with pytest.raises(ValueError, match="'rating' is not a number"):
+        pred.predict([{"title": "x", "rating": "five"}])
+    with pytest.raises(FileNotFoundError, match="pricing train"):
+        Predictor.load(tmp_path)
+    assert pred.predict([]) == []
