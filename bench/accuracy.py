@@ -68,7 +68,9 @@ OURS: dict[str, dict[str, object]] = {
     "ours_no_reviews": {"use_reviews": False},
 }
 METHODS = (*BASELINES, *OURS)
-# Reference figures from ../shared/data/README.md (random 80/20 split, fit on 80%).
+# Reference figures from ../shared/data/README.md (random 80/20 split, fit on 80%), shown
+# beside results on the same full data set (REFERENCE_N products) only.
+REFERENCE_N = {"amazon_in_2023": 148_197}
 REFERENCE = {
     "amazon_in_2023": {
         "global_median": (1.331, 12.3), "leaf_category_median": (1.093, 19.9),
@@ -242,16 +244,18 @@ def markdown(results: dict) -> str:
                   f"{meta.get('split', {})}; limit {meta.get('limit') or 'none'}.", "",
                   "| method | n | rmsle | mae | mdape | within_20 | coverage | width | fit s |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for method, m in block.items():
-            if method.startswith("_"):
-                continue
+        order = [k for m in METHODS for k in (m, f"{m}@reviewed")]
+        rows = sorted((k for k in block if not k.startswith("_")),
+                      key=lambda k: order.index(k) if k in order else len(order))
+        for method in rows:
+            m = block[method]
             lines.append(f"| {method} | {m['n']} | {_fmt(m['rmsle'], 3)} | {_fmt(m['mae'], 1)} "
                          f"| {_fmt(m['mdape'], 1)} | {_fmt(m['within_20'], 1)} "
                          f"| {_fmt(m['coverage'], 1)} | {_fmt(m['width'], 2)} "
                          f"| {_fmt(m['fit_s'], 0)} |")
         if meta.get("skipped"):
             lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
-        if ds in REFERENCE:
+        if ds in REFERENCE and meta.get("n_products") == REFERENCE_N[ds]:
             lines += ["", "Reference (shared data README, 80/20 split, fit on 80%): " + "; ".join(
                 f"{k} {r:.3f} / {w:.1f}%" for k, (r, w) in REFERENCE[ds].items())]
         lines.append("")
