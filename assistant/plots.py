@@ -1,0 +1,164 @@
+"""Figures for the merchant workspace: where the suggested price sits among comparables and rivals.
+
+Use::
+
+    from assistant.plots import comparables_figure, competitors_figure, figure_png
+    fig = comparables_figure([499, 520, 610], recommended=549, low=480, high=640, currency="INR")
+    fig = competitors_figure([("shopA", 529.0), ("shopB", 575.0)], recommended=549, currency="INR")
+    png = figure_png(fig)      # bytes, e.g. for a file or an <img>
+    fig = figure_for_suggestion(suggestion)   # both panels for one Suggestion
+
+Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot): pyplot keeps global
+state, which the UI's worker threads would share. Inputs are validated: a price that is not a
+finite positive number is an error naming where it came from, never silently skipped.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from assistant.facts import CURRENCY_SYMBOLS
+
+RECOMMENDED_COLOR = "#1f7a4d"
+INTERVAL_COLOR = "#8fd1ae"
+CURRENT_COLOR = "#b0413e"
+BAR_COLOR = "#5b7db1"
+CHEAPER_COLOR = "#d08c2f"
+
+
+def _price(name: str, value: Any, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a price, got {value!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: expected a finite price > 0, got {value!r}")
+    return v
+
+
+def _label(currency: str | None) -> str:
+    if not currency:
+        return "price"
+    sym = CURRENCY_SYMBOLS.get(currency.upper())
+    return f"price ({sym} {currency.upper()})" if sym else f"price ({currency.upper()})"
+
+
+def _money(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+def _empty(ax: Any, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes,
+            fontsize=10, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _new_figure(width: float = 6.4, height: float = 3.2) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig
+
+
+def draw_comparables(ax: Any, prices: Sequence[float], recommended: float, low: float | None,
+                     high: float | None, currency: str | None = None,
+                     category: tuple[float, float, float] | None = None) -> None:
+    """Comparable products' prices (histogram + one tick per product) with our price marked.
+
+    category: optional (p25, median, p75) of the category, drawn as a band for context.
+    """
+    ps = [_price(f"prices[{i}]", p) for i, p in enumerate(prices)]
+    rec = _price("recommended", recommended)
+    lo = _price("low", low, allow_none=True)
+    hi = _price("high", high, allow_none=True)
+    if (lo is None) != (hi is None):
+        raise ValueError("low/high: give both ends of the interval or neither")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"interval: low {lo} is above high {hi}")
+    if lo is not None:
+        ax.axvspan(lo, hi, color=INTERVAL_COLOR, alpha=0.45, label=f"interval {_money(lo)}–{_money(hi)}")
+    if category is not None:
+        c25, cmed, c75 = (_price(f"category[{i}]", v) for i, v in enumerate(category))
+        ax.axvline(cmed, color="#777777", linestyle=":", linewidth=1.5,
+                   label=f"category median {_money(cmed)}")
+    if ps:
+        bins = min(12, max(3, len(ps) // 2))
+        ax.hist(ps, bins=bins, color=BAR_COLOR, alpha=0.75, label=f"{len(ps)} comparables")
+        ymax = ax.get_ylim()[1]
+        ax.plot(ps, [ymax * 0.02] * len(ps), "|", color="#1d2f4f", markersize=14)
+    else:
+        ax.text(0.5, 0.85, "no comparable products", ha="center", transform=ax.transAxes,
+                color="#555555")
+    ax.axvline(rec, color=RECOMMENDED_COLOR, linewidth=2.5, label=f"suggested {_money(rec)}")
+    ax.set_xlabel(_label(currency))
+    ax.set_ylabel("products")
+    ax.set_title("Comparable products' prices")
+    ax.legend(fontsize=8, loc="upper right", frameon=False)
+
+
+def draw_competitors(ax: Any, offers: Sequence[tuple[str, float]], recommended: float,
+                     current: float | None = None, currency: str | None = None) -> None:
+    """Competitor offers as horizontal bars (cheaper than our price highlighted), our price as a line."""
+    rec = _price("recommended", recommended)
+    cur = _price("current", current, allow_none=True)
+    rows = [(str(name), _price(f"offers[{i}] price", p)) for i, (name, p) in enumerate(offers)]
+    if not rows:
+        _empty(ax, "no competitor offers for this product")
+        ax.set_title("Competitor prices")
+        return
+    rows.sort(key=lambda r: r[1])
+    names = [r[0] for r in rows]
+    prices = [r[1] for r in rows]
+    colors = [CHEAPER_COLOR if p < rec else BAR_COLOR for p in prices]
+    ax.barh(range(len(rows)), prices, color=colors)
+    ax.set_yticks(range(len(rows)), labels=names, fontsize=8)
+    ax.axvline(rec, color=RECOMMENDED_COLOR, linewidth=2.5, label=f"suggested {_money(rec)}")
+    if cur is not None:
+        ax.axvline(cur, color=CURRENT_COLOR, linewidth=1.5, linestyle="--",
+                   label=f"current {_money(cur)}")
+    ax.set_xlabel(_label(currency))
+    ax.set_title("Competitor prices (orange: cheaper than suggested)")
+    ax.legend(fontsize=8, loc="lower right", frameon=False)
+
+
+def comparables_figure(prices: Sequence[float], recommended: float, low: float | None = None,
+                       high: float | None = None, currency: str | None = None,
+                       category: tuple[float, float, float] | None = None) -> Figure:
+    fig = _new_figure()
+    draw_comparables(fig.add_subplot(), prices, recommended, low, high, currency, category)
+    return fig
+
+
+def competitors_figure(offers: Sequence[tuple[str, float]], recommended: float,
+                       current: float | None = None, currency: str | None = None) -> Figure:
+    fig = _new_figure(height=max(2.4, 0.9 + 0.32 * len(offers)))
+    draw_competitors(fig.add_subplot(), offers, recommended, current, currency)
+    return fig
+
+
+def figure_for_suggestion(s: Any) -> Figure:
+    """Both panels for one Suggestion: comparables' distribution, then competitor prices."""
+    ev = s.evidence
+    cat = ev.category
+    band = ((cat.p25, cat.median, cat.p75)
+            if cat is not None and None not in (cat.p25, cat.median, cat.p75) else None)
+    n_offers = len(ev.competitors)
+    fig = _new_figure(width=7.2, height=3.4 + max(2.2, 0.9 + 0.3 * n_offers))
+    top, bottom = fig.subplots(2, 1, height_ratios=[3.4, max(2.2, 0.9 + 0.3 * n_offers)])
+    draw_comparables(top, [c.price for c in ev.comparables], s.recommended_price,
+                     s.interval.low, s.interval.high, s.currency, band)
+    draw_competitors(bottom, [(c.competitor, c.price) for c in ev.competitors],
+                     s.recommended_price, s.current_price, s.currency)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()

@@ -1,0 +1,243 @@
+"""The merchant UI in a real browser: the Gradio app mounted on the REST API, served by uvicorn
+on a free port, driven by Debian's Chromium (headless) through Playwright. Writes the
+screenshots docs/chat.png and docs/workspace.png. Budget: < 90 s.
+
+Run alone: ``.venv/bin/pytest -q tests/test_ui.py -s`` (-s prints the chat reply timings).
+"""
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.facts import format_money
+from assistant.ui import workspace_inputs
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+TIMEOUT_MS = 30_000
+
+
+# ----------------------------------------------------------------------------- form validation (no browser)
+
+def test_form_errors_name_the_field():
+    _, _, errors = workspace_inputs("", None, None, None, -5, 0, "INR", None, 0, 0, 0, "none")
+    assert errors == ["Title: required — describe the product you want to price.",
+                      "Unit cost: must be 0 or more, got -5."]
+    _, _, errors = workspace_inputs("Kettle", None, None, None, 10, 0, "INR", -1, 0, 0, 150, "none")
+    assert errors == ["Minimum margin: must be 0 or more, got -1.", "Maximum change: at most 100 %, got 150."]
+    _, _, errors = workspace_inputs("Kettle", None, None, None, None, None, "XXX", None, None, None,
+                                    None, "none")
+    assert errors and errors[0].startswith("Currency:")
+    product, policy, errors = workspace_inputs(" Kettle ", "", "Home > Kitchen", "", 10, 0, "GBP", 20,
+                                               0, 0, 15, ".99")
+    assert errors == [] and product.title == "Kettle" and product.price is None   # 0 = not given
+    assert (policy.min_margin, policy.max_change, policy.ceiling, policy.ending) == (0.2, 0.15, None, ".99")
+
+
+# ----------------------------------------------------------------------------- browser fixtures
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_service):
+    import uvicorn
+
+    from assistant.api import ApiSettings, create_app
+    from assistant.ui import mount
+
+    app = create_app(tiny_service, ApiSettings(auth_disabled=True))
+    mount(app, tiny_service, "/ui")
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True, name="uvicorn-ui-test")
+    th.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not th.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    th.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    DOCS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """open_page() -> a page on the UI in a fresh browser context (its own Gradio session)."""
+    contexts, outside = [], []
+
+    def make():
+        ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        # Offline app: every request must stay on our server (no CDN fonts, no analytics).
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith((server, "data:", "blob:")) else None)
+        page.goto(server + "/ui/")
+        page.locator("#chat-input textarea").wait_for()
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    assert outside == [], f"requests left the server: {outside[:5]}"
+
+
+@pytest.fixture(scope="module")
+def product(tiny_service) -> dict:
+    t = tiny_service.products
+    t = t[t["price"].notna() & (t["title"].str.split().str.len() >= 5)]
+    t = t[~t["title"].duplicated(keep=False)].sort_index()
+    row = t.iloc[len(t) // 3]
+    return {"id": row["product_id"], "title": row["title"], "currency": row["currency"],
+            "category": row["category_path"], "price": float(row["price"])}
+
+
+def _bot_text(page, i: int = -1) -> str:
+    bots = page.locator("#chat [data-testid='bot']")
+    return bots.nth(bots.count() + i if i < 0 else i).inner_text()
+
+
+def _ask(page, text: str, expect: str) -> tuple[float, float]:
+    """Send a chat message and wait for a reply containing `expect`.
+
+    Returns (seconds to the first reply text, seconds to the reply containing `expect`).
+    """
+    n = page.locator("#chat [data-testid='bot']").count()
+    page.locator("#chat-input textarea").fill(text)
+    t0 = time.perf_counter()
+    page.locator("#chat-send").click()
+    page.locator("#chat [data-testid='bot']").nth(n).wait_for()
+    first = time.perf_counter() - t0
+    bot = page.locator("#chat [data-testid='bot']").nth(n)
+    bot.get_by_text(expect).first.wait_for()
+    done = time.perf_counter() - t0
+    # the reply streams line by line: wait until it stops growing
+    text, deadline = bot.inner_text(), time.monotonic() + 10
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+        now = bot.inner_text()
+        if now == text:
+            break
+        text = now
+    return first, done
+
+
+# ----------------------------------------------------------------------------- browser tests
+
+def test_chat_prices_answers_follow_ups_and_takes_feedback(open_page, tiny_service, product):
+    page = open_page()
+    first, full = _ask(page, f"what should I charge for {product['title']}? my cost is 100", "I suggest")
+    print(f"\nchat, time to first reply text {first:.2f} s, to the complete answer {full:.2f} s")
+    reply = _bot_text(page)
+    m = re.search(r"I suggest (\S+), with a likely range of (\S+) to (\S+) \(", reply)
+    assert m, reply
+    assert product["title"][:40] in reply and "Why:" in reply
+    _, full = _ask(page, "what if I charge 1,299?", "At " + format_money(1299, product["currency"]))
+    what_if = _bot_text(page)
+    assert "Margin:" in what_if and format_money(1199, product["currency"]) in what_if
+    page.screenshot(path=str(DOCS / "chat.png"))
+
+    page.locator("#chat-comment textarea").fill("a bit high for my shop")
+    page.locator("#chat-up").click()
+    status = page.locator("#chat-feedback-status")
+    status.get_by_text("saved").wait_for()
+    sid = re.search(r"suggestion ([0-9a-f]{32})", status.inner_text()).group(1)
+    fb = tiny_service.store.feedback_for(sid)
+    assert [(f.verdict, f.comment) for f in fb] == [("accepted", "a bit high for my shop")]
+    s = tiny_service.store.get_suggestion(sid)
+    assert format_money(s.recommended_price, s.currency) == m.group(1)
+
+
+def test_workspace_shows_suggestion_plot_and_takes_feedback(open_page, tiny_service, product):
+    page = open_page()
+    page.get_by_role("tab", name="Workspace").click()
+    page.locator("#ws-title textarea").fill("Stainless steel insulated water bottle, 1 litre")
+    page.locator("#ws-brand textarea").fill("Milton")
+    t = tiny_service.products
+    bottles = t[t["title"].str.contains("bottle", case=False, na=False)]["category_path"].dropna()
+    leaf = (bottles.mode().iloc[0] if len(bottles) else product["category"]).split(" > ")[-1]
+    cat = page.locator("#ws-category input")
+    cat.click()
+    cat.press_sequentially(leaf[:14])
+    page.locator("#ws-category").get_by_role("option").first.click()
+    chosen = cat.input_value()
+    assert chosen in set(tiny_service.products["category_path"].dropna())
+    page.locator("#ws-cost input").fill("300")
+    page.locator("#ws-current input").fill("799")
+    page.locator("#ws-min-margin input").fill("25")
+    before = tiny_service.store.counts()["suggestions"]
+    page.locator("#ws-go").click()
+    card = page.locator("#ws-card")
+    card.get_by_text("I suggest").wait_for()
+    page.locator("#ws-plot-comparables img").wait_for()
+    page.locator("#ws-plot-competitors img").wait_for()
+    assert tiny_service.store.counts()["suggestions"] == before + 1
+    sid = re.search(r"suggestion ([0-9a-f]{32})", card.inner_text()).group(1)
+    s = tiny_service.store.get_suggestion(sid)
+    assert s.recommended_price >= 375.0 - 0.01            # cost 300 + 25 % margin floor
+    assert format_money(s.recommended_price, s.currency) in card.inner_text()
+    page.screenshot(path=str(DOCS / "workspace.png"), full_page=True)
+
+    page.locator("#ws-comment textarea").fill("competitors are cheaper")
+    page.locator("#ws-down").click()
+    page.locator("#ws-feedback-status").get_by_text("saved").wait_for()
+    assert [(f.verdict, f.comment) for f in tiny_service.store.feedback_for(sid)] == [
+        ("rejected", "competitors are cheaper")]
+
+
+def test_workspace_bad_input_shows_a_clear_message(open_page, tiny_service):
+    page = open_page()
+    page.get_by_role("tab", name="Workspace").click()
+    before = tiny_service.store.counts()["suggestions"]
+    page.locator("#ws-go").click()
+    card = page.locator("#ws-card")
+    card.get_by_text("Title: required").wait_for()
+    page.locator("#ws-title textarea").fill("Desk lamp")
+    page.locator("#ws-cost input").fill("-5")
+    page.locator("#ws-go").click()
+    card.get_by_text("Unit cost: must be 0 or more, got -5.").wait_for()
+    assert "Title" not in card.inner_text() and "I suggest" not in card.inner_text()
+    assert page.locator("#ws-plot-comparables img").count() == 0
+    assert tiny_service.store.counts()["suggestions"] == before
+
+
+def test_two_sessions_are_isolated(open_page, product):
+    a, b = open_page(), open_page()
+    _ask(a, "set my minimum margin to 30%", "minimum margin is now 30.0%")
+    cost = round(product["price"] * 10)    # a 30 % floor on this cost binds for sure
+    _ask(a, f"price {product['id']}, my cost is {cost}", "I suggest")
+    assert "cost floor" in _bot_text(a)
+    # B starts empty, with default rules, and sees nothing of A's conversation.
+    assert b.locator("#chat [data-testid='user']").count() == 0
+    _ask(b, "why?", "Ask me about a product first")
+    _ask(b, f"price {product['id']}", "I suggest")
+    assert "cost floor" not in _bot_text(b) and "30.0%" not in b.locator("#chat").inner_text()
+    assert "why?" not in [u.inner_text().strip() for u in a.locator("#chat [data-testid='user']").all()]
+    b.get_by_role("tab", name="Workspace").click()
+    b.locator("#ws-up").click()
+    b.locator("#ws-feedback-status").get_by_text("no suggestion to rate yet").wait_for()
