@@ -14,7 +14,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 def _register() -> None:
     import importlib
 
-    for name in ("assistant.cli_graph", "assistant.cli_model", "assistant.cli_serve"):
+    for name in ("assistant.cli_graph", "assistant.cli_model", "assistant.cli_serve",
+                 "assistant.cli_reprice"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a command group not written yet

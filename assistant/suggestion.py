@@ -71,12 +71,64 @@ class ExplanationOut(BaseModel):
     seconds: float | None = None
 
 
+class DemandOutcome(BaseModel):
+    """Expected units/revenue/profit per period at one price, with intervals (issue #7)."""
+
+    price: float
+    units: float
+    units_low: float
+    units_high: float
+    revenue: float
+    revenue_low: float
+    revenue_high: float
+    profit: float | None = None  # None without a unit cost
+    profit_low: float | None = None
+    profit_high: float | None = None
+    period_days: float
+
+
+class ElasticityEvidence(BaseModel):
+    """The product's price elasticity and, in demand-aware mode, the optimum it implies."""
+
+    beta: float | None = Field(description="price elasticity of demand (point estimate)")
+    low: float | None = None  # interval of beta at `level`
+    high: float | None = None
+    level: float = 0.9
+    source: str = Field(description="product, pooled, category, global or none")
+    observed_low: float | None = Field(default=None, description="lowest price sold at")
+    observed_high: float | None = None
+    n_obs: int = 0
+    flags: list[str] = Field(default_factory=list)
+    rule: Literal["profit_optimum", "clearance"] | None = None
+    target_price: float | None = Field(
+        default=None, description="demand-aware price before rounding and price endings")
+    unconstrained_price: float | None = None
+    search_low: float | None = None
+    search_high: float | None = None
+    binding: str | None = Field(default=None, description="the limit the target sits on")
+    expected: DemandOutcome | None = None
+    at_current: DemandOutcome | None = None
+    clearance_price: float | None = Field(
+        default=None, description="with an inventory: the price that sells the stock in time")
+    expected_leftover: float | None = None  # stock expected unsold after `days` at it
+    days_to_sell_out: float | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class Evidence(BaseModel):
     comparables: list[Comparable] = Field(default_factory=list)
     competitors: list[CompetitorOfferOut] = Field(default_factory=list)
     category: GroupStats | None = None
     brand: GroupStats | None = None
     drivers: list[Driver] = Field(default_factory=list)
+    elasticity: ElasticityEvidence | None = None
+
+
+class Inventory(BaseModel):
+    """Stock to sell within a number of days: asks for the clearance price (issue #7)."""
+
+    stock: float = Field(gt=0, le=1e9, allow_inf_nan=False)
+    days: float = Field(gt=0, le=3650, allow_inf_nan=False)
 
 
 class SuggestOptions(BaseModel):
@@ -85,6 +137,8 @@ class SuggestOptions(BaseModel):
     policy: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
     max_relative_width: float = Field(
         default=1.5, gt=0, description="abstain when (high - low) / price exceeds this")
+    inventory: Inventory | None = Field(
+        default=None, description="demand-aware mode only: price to sell this stock in time")
 
 
 class Suggestion(BaseModel):
@@ -94,6 +148,9 @@ class Suggestion(BaseModel):
     currency: str
     recommended_price: float
     model_price: float = Field(description="the model's p50 before guardrails")
+    mode: Literal["market", "demand-aware"] = "market"
+    mode_reason: str | None = Field(
+        default=None, description="why demand-aware pricing was not used, when it was not")
     interval: Interval
     current_price: float | None = None
     change_pct: float | None = None

@@ -1,0 +1,109 @@
+"""REST endpoints for demand what-ifs (issue #7), included by ``assistant.api.create_app``.
+
+Use::
+
+    GET /v1/products/bed1/what-if?price=42&cost=30
+        -> {"product_id", "currency", "price", "units", "units_low", "units_high", "revenue",
+            "revenue_low", "revenue_high", "profit", "profit_low", "profit_high",
+            "extrapolated", "level", "period_days", "elasticity": {beta, low, high, ...}}
+    GET /v1/products/bed1/what-if/curve?low=35&high=50&n=16&cost=30
+        -> {"product_id", "currency", "elasticity": {...}, "points": [what-if, ...]}
+
+Figures are expected values per period (``period_days``, a month for monthly history) with
+``level`` intervals from the product's elasticity (``assistant.demand_advisor``). 404: the
+product is not in the catalog; 422: it has no usable sales history (none, zero units, a single
+month; or no sales table was loaded) or a number is out of range. Authentication is the app's:
+``create_app`` includes this router with its API-key dependency.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from assistant.demand_advisor import MAX_CURVE_POINTS, DemandAdvisor
+from assistant.service import PricingService, UnknownProduct
+
+MIN_PRICE = 0.01  # one minor unit, the smallest sellable price (as in the guardrails)
+MAX_PRICE = 1e9  # far beyond any catalog price; keeps the demand curve's arithmetic finite
+
+
+class WhatIfOut(BaseModel):
+    price: float
+    units: float | None
+    units_low: float | None
+    units_high: float | None
+    revenue: float | None
+    revenue_low: float | None
+    revenue_high: float | None
+    profit: float | None = Field(default=None, description="None without a cost")
+    profit_low: float | None = None
+    profit_high: float | None = None
+    extrapolated: bool = Field(description="price outside the prices the product sold at")
+    level: float
+    period_days: float
+
+
+class WhatIfResponse(WhatIfOut):
+    product_id: str
+    currency: str | None = None
+    elasticity: dict[str, Any]
+
+
+class CurveResponse(BaseModel):
+    product_id: str
+    currency: str | None = None
+    elasticity: dict[str, Any]
+    points: list[WhatIfOut]
+
+
+def demand_router(service: PricingService) -> APIRouter:
+    """The what-if routes over ``service.demand`` (the service's DemandAdvisor)."""
+    router = APIRouter(tags=["demand"])
+    err = {404: {"description": "unknown product"},
+           422: {"description": "no usable sales history, or bad input"}}
+
+    def _advisor(product_id: str) -> tuple[DemandAdvisor, str | None]:
+        try:
+            product = service.product(product_id)
+        except UnknownProduct:
+            raise HTTPException(404, f"unknown product_id {product_id!r}") from None
+        advisor = getattr(service, "demand", None)
+        if advisor is None:
+            raise HTTPException(422, "no sales history loaded: demand what-ifs are unavailable "
+                                     "(set PRICING_SALES to a catalog with a sales table)")
+        return advisor, product.get("currency")
+
+    @router.get("/v1/products/{product_id}/what-if", response_model=WhatIfResponse,
+                responses=err)
+    def what_if(product_id: str,
+                price: float = Query(..., ge=MIN_PRICE, le=MAX_PRICE, description="price to try"),
+                cost: float | None = Query(None, ge=0, le=MAX_PRICE, description="unit cost")
+                ) -> WhatIfResponse:
+        advisor, currency = _advisor(product_id)
+        try:
+            out = advisor.what_if(product_id, price, cost)
+        except ValueError as exc:  # NoSalesHistory included
+            raise HTTPException(422, str(exc)) from None
+        return WhatIfResponse(**out, currency=currency)
+
+    @router.get("/v1/products/{product_id}/what-if/curve", response_model=CurveResponse,
+                responses=err)
+    def what_if_curve(product_id: str,
+                      low: float | None = Query(None, ge=MIN_PRICE, le=MAX_PRICE,
+                                                description="default: lowest sold price - 10%"),
+                      high: float | None = Query(None, ge=MIN_PRICE, le=MAX_PRICE,
+                                                 description="default: highest sold price + 10%"),
+                      n: int = Query(21, ge=2, le=MAX_CURVE_POINTS),
+                      cost: float | None = Query(None, ge=0, le=MAX_PRICE)) -> CurveResponse:
+        advisor, currency = _advisor(product_id)
+        try:
+            points = advisor.curve(product_id, low, high, n, cost)
+        except ValueError as exc:  # NoSalesHistory included
+            raise HTTPException(422, str(exc)) from None
+        elasticity = advisor.describe(product_id)
+        return CurveResponse(product_id=product_id, currency=currency, elasticity=elasticity,
+                             points=[WhatIfOut(**p) for p in points])
+
+    return router

@@ -1,0 +1,91 @@
+"""``pricing reprice``: re-suggest the products whose competitor offers changed (issue #7).
+
+Run::
+
+    pricing reprice --since 2018-08-01 --max-above-cheapest 0
+    pricing reprice --since 2018-08-01 --db runs/graph.sqlite --artifact runs/model \
+        --sales data/demo --policy policy.json --json
+
+Each product with a competitor offer observed on/after ``--since`` gets a fresh suggestion
+(stored in the suggestions database); the table lists which moved, from what to what and which
+competitor changed. See ``assistant.reprice`` for why this never chases its own price.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("reprice")
+    def reprice_cmd(
+        since: str = typer.Option(..., help="offers observed on/after this date (YYYY-MM-DD)"),
+        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
+        artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
+        sales: Optional[str] = typer.Option(
+            None, help="catalog with a sales table for demand-aware mode "
+                       "(default: PRICING_SALES, else data/demo; 'none' = market mode only)"),
+        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+        policy_file: Optional[Path] = typer.Option(
+            None, "--policy", help="JSON guardrail policy (GuardrailPolicy fields)"),
+        max_above_cheapest: Optional[float] = typer.Option(
+            None, help="competitor-position rule: at most this fraction above the cheapest "
+                       "competitor (0 = match it, -0.05 = undercut by 5%)"),
+        show_all: bool = typer.Option(False, "--all", help="also list products that did not move"),
+        as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    ) -> None:
+        """Reprice products whose competitor offers changed since a date."""
+        from datetime import date
+
+        from pydantic import ValidationError
+
+        from assistant.guardrails import GuardrailPolicy
+        from assistant.reprice import reprice
+        from assistant.service import PricingService
+        from assistant.suggestion import SuggestOptions
+
+        try:
+            day = date.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter(f"--since must be YYYY-MM-DD, got {since!r}") from None
+        try:
+            fields = json.loads(policy_file.read_text(encoding="utf-8")) if policy_file else {}
+            if max_above_cheapest is not None:
+                fields["max_above_cheapest"] = max_above_cheapest
+            policy = GuardrailPolicy.model_validate(fields)
+        except (OSError, json.JSONDecodeError) as exc:
+            console.print(f"[red]error:[/red] --policy: {exc}")
+            raise typer.Exit(2) from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            console.print(f"[red]error:[/red] policy.{'.'.join(map(str, err['loc']))}: "
+                          f"{err['msg']}")
+            raise typer.Exit(2) from None
+        if not artifact.exists():
+            console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
+            raise typer.Exit(2)
+        with console.status("loading model, graph and sales"):
+            service = PricingService.from_paths(artifact, db, suggestions_db, llm=None,
+                                                sales="env" if sales is None else sales)
+        report = reprice(service, day, SuggestOptions(explain=False, policy=policy))
+        if as_json:
+            typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+            return
+        shown = report.items if show_all else report.moved + report.errors
+        t = Table(title=f"reprice: {len(report.items)} products with offers since {report.since}, "
+                        f"{len(report.moved)} moved")
+        for c in ("product", "from", "to", "change", "mode", "why"):
+            t.add_column(c)
+        for i in shown:
+            t.add_row(i.product_id, "—" if i.before is None else f"{i.before:,.2f}",
+                      "—" if i.after is None else f"{i.after:,.2f}",
+                      "" if i.change_pct is None else f"{i.change_pct:+.1f}%", i.mode or "",
+                      i.error or i.reason)
+        console.print(t)

@@ -1,0 +1,133 @@
+"""The what-if endpoints over real HTTP: a uvicorn server on a free loopback port, httpx."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from assistant.api import ApiSettings, create_app
+from assistant.demand_advisor import DemandAdvisor
+from assistant.service import PricingService
+from assistant.suggestion_store import SuggestionStore
+from graph.adapters import load_path
+
+KEY = "merchant-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(tiny_service, demo_dir, tmp_path_factory) -> PricingService:
+    cat = load_path(demo_dir / "retail_price")
+    advisor = DemandAdvisor().fit(cat.sales, cat.products, cat.offers)
+    store = SuggestionStore(tmp_path_factory.mktemp("api_demand") / "s.sqlite")
+    return PricingService(tiny_service.graph, tiny_service.predictor, store, demand=advisor)
+
+
+@pytest.fixture(scope="module")
+def base_url(service):
+    app = create_app(service, ApiSettings(api_keys={KEY: "merchant"}))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def client(base_url):
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": KEY}, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def pid(service) -> str:
+    """A retail product with an elastic own estimate (demand curve from its sales)."""
+    est = service.demand.model_.estimates_
+    return sorted(p for p, e in est.items() if p in service.products.index
+                  and e.source == "product" and e.high < -1)[0]
+
+
+def test_what_if_returns_units_revenue_profit_with_intervals(client, service, pid):
+    est = service.demand.estimate(pid)
+    price, cost = round(est.ref_price, 2), round(est.ref_price * 0.5, 2)
+    r = client.get(f"/v1/products/{pid}/what-if", params={"price": price, "cost": cost})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["product_id"] == pid and b["currency"] == "BRL" and b["price"] == price
+    assert b["units_low"] < b["units"] < b["units_high"]
+    assert b["revenue"] == pytest.approx(price * b["units"])
+    assert b["revenue_low"] < b["revenue"] < b["revenue_high"]
+    assert b["profit"] == pytest.approx((price - cost) * b["units"])
+    assert b["profit_low"] < b["profit"] < b["profit_high"]
+    assert b["level"] == 0.9 and b["period_days"] > 27 and b["extrapolated"] is False
+    e = b["elasticity"]
+    assert e["low"] < e["beta"] < e["high"] and e["source"] == "product"
+    assert e["observed_low"] <= price <= e["observed_high"]
+    # without a cost there is no profit, the rest is the same
+    r = client.get(f"/v1/products/{pid}/what-if", params={"price": price})
+    assert r.status_code == 200 and r.json()["profit"] is None
+    assert r.json()["units"] == pytest.approx(b["units"])
+
+
+def test_curve(client, pid):
+    r = client.get(f"/v1/products/{pid}/what-if/curve", params={"n": 7, "cost": 1})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    pts = b["points"]
+    assert len(pts) == 7 and b["elasticity"]["beta"] < -1
+    prices = [p["price"] for p in pts]
+    assert prices == sorted(prices)
+    assert pts[0]["price"] == pytest.approx(b["elasticity"]["observed_low"] * 0.9, abs=0.01)
+    units = [p["units"] for p in pts]
+    assert units == sorted(units, reverse=True)
+    r = client.get(f"/v1/products/{pid}/what-if/curve",
+                   params={"low": prices[1], "high": prices[3], "n": 3})
+    assert [p["price"] for p in r.json()["points"]] == pytest.approx(prices[1:4:1])
+
+
+def test_errors(client, base_url, service, pid):
+    r = client.get("/v1/products/no-such-product/what-if", params={"price": 10})
+    assert r.status_code == 404 and "no-such-product" in r.json()["error"]
+    no_sales = next(p for p in service.products.index if not service.demand.has_sales(p))
+    r = client.get(f"/v1/products/{no_sales}/what-if", params={"price": 10})
+    assert r.status_code == 422 and "no sales history" in r.json()["error"]
+    r = client.get(f"/v1/products/{no_sales}/what-if/curve")
+    assert r.status_code == 422
+    for bad in ({"price": 0}, {"price": -5}, {"price": "abc"}, {}, {"price": 10, "cost": -1},
+                {"price": "nan"}, {"price": "inf"}, {"price": 1e30}):
+        r = client.get(f"/v1/products/{pid}/what-if", params=bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert "price" in r.json()["error"] or "cost" in r.json()["error"]
+    for bad in ({"low": 50, "high": 40}, {"n": 1}, {"n": 10_000}, {"low": 0}):
+        r = client.get(f"/v1/products/{pid}/what-if/curve", params=bad)
+        assert r.status_code == 422, (bad, r.text)
+    r = httpx.get(f"{base_url}/v1/products/{pid}/what-if", params={"price": 10})
+    assert r.status_code == 401
+
+
+def test_suggestion_over_http_is_demand_aware(client, service, pid):
+    cost = round(service.demand.estimate(pid).price_range[0] * 0.6, 2)
+    r = client.post("/v1/suggestions", json={"product_id": pid, "explain": False,
+                                             "policy": {"cost": cost, "min_margin": 0.1}})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["mode"] == "demand-aware" and b["evidence"]["elasticity"]["rule"] == "profit_optimum"
+    assert b["recommended_price"] >= cost * 1.1 - 0.01
