@@ -52,6 +52,8 @@ NUMERIC: dict[str, list[str]] = {
 }
 
 CATEGORY_SEPARATOR = " > "
+# Above any real listing price in any currency; keeps arithmetic on prices finite and exact.
+MAX_PRICE = 1e10
 
 # ISO 4217 active codes. Kept inline so validation needs no extra dependency.
 CURRENCIES: frozenset[str] = frozenset(
@@ -111,9 +113,9 @@ class ProductIn(BaseModel):
     category_path: str | None = Field(default=None, max_length=1000)
     brand: str | None = Field(default=None, max_length=200)
     condition: str | None = Field(default=None, max_length=50)
-    price: float | None = Field(default=None, gt=0, description="current price")
+    price: float | None = Field(default=None, gt=0, le=MAX_PRICE, description="current price")
     currency: str | None = Field(default=None, min_length=3, max_length=3)
-    cost: float | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0, le=MAX_PRICE)
     rating: float | None = Field(default=None, ge=0, le=5)
     rating_count: float | None = Field(default=None, ge=0)
     reviews: list[str] = Field(default_factory=list, max_length=500)

@@ -30,3 +30,42 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def demo_dir() -> Path:
     return DEMO
+
+
+def small_catalog(per_source: int = 350, seed: int = 0):
+    """A slice of the demo catalog: every source represented, reviews and offers kept."""
+    from graph.adapters import load_path
+    from graph.contracts import Catalog
+
+    cat = load_path(DEMO)
+    p = cat.products
+    parts = [g.sample(min(len(g), per_source), random_state=seed) for _, g in p.groupby("source")]
+    import pandas as pd
+
+    keep = pd.concat(parts)
+    ids = set(keep["product_id"])
+    return Catalog(products=keep.reset_index(drop=True),
+                   reviews=cat.reviews[cat.reviews["product_id"].isin(ids)].reset_index(drop=True),
+                   offers=cat.offers[cat.offers["product_id"].isin(ids)].reset_index(drop=True),
+                   sales=cat.sales[cat.sales["product_id"].isin(ids)].reset_index(drop=True))
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tmp_path_factory) -> Path:
+    """A real model (fine-tuned encoder, head, conformal) trained on ~1,500 demo products."""
+    from models.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("model") / "model"
+    cfg = TrainConfig(ft_max_texts=600, ft_epochs=1.0, word_features=5000, char_features=5000,
+                      head_max_epochs=4, hidden=(64, 32), threads=1, cache_dir=None,
+                      progress=False)
+    return train(small_catalog(), cfg, out, log=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_service(tiny_artifact, tmp_path_factory):
+    """PricingService over the tiny model; LLM None = the deterministic verified explanation."""
+    from assistant.service import PricingService
+
+    db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
+    return PricingService.from_paths(tiny_artifact, None, db, llm=None)

@@ -1,0 +1,160 @@
+"""``pricing suggest`` (one explained suggestion in the terminal) and ``pricing serve`` (the API).
+
+Run::
+
+    pricing suggest "boAt Rockerz 450 Bluetooth Headphones" --category "electronics > Headphones" \
+        --cost 900 --current-price 1499 --explain
+    pricing suggest --id B07JW9H4J1
+    PRICING_API_KEYS=secret:merchant pricing serve --artifact runs/model --port 8000
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+console = Console()
+
+
+def _money(v: float | None, cur: str) -> str:
+    return "—" if v is None else f"{v:,.2f} {cur}"
+
+
+def render_suggestion(s) -> None:  # noqa: ANN001 - a Suggestion
+    cur = s.currency
+    head = (f"[bold]{s.title}[/bold]\nrecommended [bold green]{_money(s.recommended_price, cur)}"
+            f"[/bold green]  (model {_money(s.model_price, cur)}; {s.interval.coverage:.0%} interval "
+            f"{s.interval.low:,.2f}–{s.interval.high:,.2f})\nconfidence {s.confidence:.2f}")
+    if s.current_price:
+        head += f"   current {_money(s.current_price, cur)} ({s.change_pct:+.1f}%)"
+    if s.abstain:
+        head += f"\n[bold yellow]abstain: {s.abstain_reason}[/bold yellow]"
+    console.print(Panel(head, title=f"suggestion {s.suggestion_id[:12]}", subtitle=s.model_version))
+    ev = s.evidence
+    if ev.comparables:
+        t = Table(title="comparable products")
+        for c in ("product", "title", "price", "similarity"):
+            t.add_column(c)
+        for c in ev.comparables:
+            t.add_row(c.product_id, c.title[:60], f"{c.price:,.2f}", f"{c.similarity:.2f}")
+        console.print(t)
+    if ev.competitors:
+        t = Table(title="competitor offers")
+        for c in ("competitor", "price", "observed", "our index"):
+            t.add_column(c)
+        for c in ev.competitors:
+            t.add_row(c.competitor, f"{c.price:,.2f}", c.observed_at or "", f"{c.price_index or 0:.2f}")
+        console.print(t)
+    t = Table(title="statistics and drivers")
+    t.add_column("what")
+    t.add_column("value")
+    for label, g in (("category", ev.category), ("brand", ev.brand)):
+        if g and g.median is not None:
+            t.add_row(f"{label}: {g.name}", f"median {g.median:,.2f} (p25 {g.p25 or 0:,.2f}, "
+                                            f"p75 {g.p75 or 0:,.2f}, n={g.n})")
+    for d in ev.drivers:
+        t.add_row(f"driver: {d.group}", f"{d.effect_pct:+.1f}%")
+    for g in s.guardrails:
+        t.add_row(f"guardrail: {g.rule}", f"{g.before:,.2f} → {g.after:,.2f} {g.detail}")
+    console.print(t)
+    if s.explanation and s.explanation.status != "not_requested":
+        console.print(Panel(s.explanation.text, title=f"explanation ({s.explanation.status})"))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def suggest(
+        title: Optional[str] = typer.Argument(None, help="title of a new product"),
+        product_id: Optional[str] = typer.Option(None, "--id", help="a catalog product id instead"),
+        category: Optional[str] = typer.Option(None, help='category path, "A > B > C"'),
+        brand: Optional[str] = typer.Option(None),
+        description: Optional[str] = typer.Option(None),
+        cost: Optional[float] = typer.Option(None, help="unit cost (sets the cost floor)"),
+        current_price: Optional[float] = typer.Option(None, help="the price charged today"),
+        currency: Optional[str] = typer.Option(None, help="ISO code, e.g. INR"),
+        min_margin: Optional[float] = typer.Option(None, help="e.g. 0.2 for 20% over cost"),
+        map_price: Optional[float] = typer.Option(None, "--map", help="minimum advertised price"),
+        ceiling: Optional[float] = typer.Option(None),
+        max_change: Optional[float] = typer.Option(None, help="e.g. 0.15 = at most ±15%"),
+        ending: str = typer.Option("none", help='"none", ".99" or "9"'),
+        explain: bool = typer.Option(False, "--explain/--no-explain"),
+        as_json: bool = typer.Option(False, "--json", help="print the suggestion as JSON"),
+        artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
+        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
+        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+    ) -> None:
+        """Recommend a price for one product, with evidence, guardrails and explanation."""
+        from assistant.guardrails import GuardrailConflict, GuardrailPolicy
+        from assistant.service import PricingService, UnknownProduct
+        from assistant.suggestion import SuggestOptions
+        from graph.contracts import ProductIn
+
+        if not title and not product_id:
+            raise typer.BadParameter("give a TITLE or --id")
+        try:
+            policy = GuardrailPolicy(min_margin=min_margin, map_price=map_price, ceiling=ceiling,
+                                     max_change=max_change, ending=ending)
+            target = product_id or ProductIn(title=title, category_path=category, brand=brand,
+                                             description=description, cost=cost,
+                                             price=current_price, currency=currency)
+            if product_id and (cost is not None or current_price is not None):
+                policy = policy.model_copy(update={"cost": cost})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            console.print(f"[red]error:[/red] {'.'.join(map(str, err['loc']))}: {err['msg']}")
+            raise typer.Exit(2) from None
+        if not artifact.exists():
+            console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
+            raise typer.Exit(2)
+        with console.status("loading model and graph"):
+            service = PricingService.from_paths(artifact, db, suggestions_db,
+                                                llm="env" if explain else None)
+        try:
+            s = service.suggest(target, SuggestOptions(explain=explain, policy=policy))
+        except UnknownProduct:
+            console.print(f"[red]error:[/red] unknown product id {product_id!r}")
+            raise typer.Exit(2) from None
+        except GuardrailConflict as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if as_json:
+            typer.echo(json.dumps(s.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        else:
+            render_suggestion(s)
+
+    @app.command()
+    def serve(
+        artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
+        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
+        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+        host: str = typer.Option("127.0.0.1"),
+        port: int = typer.Option(8000),
+        no_auth: bool = typer.Option(False, "--no-auth", help="explicitly disable API keys"),
+        ui: bool = typer.Option(True, "--ui/--no-ui", help="also serve the merchant UI at /ui"),
+    ) -> None:
+        """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the UI at /ui."""
+        import uvicorn
+
+        from assistant.api import ApiSettings, create_app
+        from assistant.service import PricingService
+
+        try:
+            settings = ApiSettings(auth_disabled=True) if no_auth else ApiSettings.from_env()
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        with console.status("loading model and graph"):
+            service = PricingService.from_paths(artifact, db, suggestions_db)
+        app = create_app(service, settings)
+        if ui:
+            from assistant.ui import mount
+
+            mount(app, service, path="/ui")
+        console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
+        uvicorn.run(app, host=host, port=port, log_level="warning")

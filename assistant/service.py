@@ -1,0 +1,344 @@
+"""The pricing service: the one place that composes graph, model, guardrails and explanation.
+
+Use::
+
+    service = PricingService.from_paths("runs/model", graph_db="runs/graph.sqlite",
+                                        suggestions_db="runs/suggestions.sqlite")
+    s = service.suggest("B07JW9H4J1", SuggestOptions(explain=True))      # a catalog product
+    s = service.suggest(ProductIn(title="boAt Rockerz 450", cost=900))  # a new product
+    s.recommended_price, s.interval, s.evidence, s.guardrails, s.explanation.text
+
+Flow (one way, as in DESIGN.md): product -> model prediction (p50 + conformal interval) ->
+evidence (comparables, competitors, category/brand statistics, drivers) -> guardrails ->
+confidence / abstain -> fact sheet -> verified explanation -> stored for audit.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import networkx as nx
+import pandas as pd
+
+from assistant.demand_advisor import DemandAdvisor
+from assistant.explain import Explainer, ProductContext
+from assistant.facts import build_fact_sheet
+from assistant.guardrails import GuardrailPolicy, apply_guardrails
+from assistant.suggestion import (Comparable, CompetitorOfferOut, Driver, Evidence,
+                                  ExplanationOut, GroupStats, GuardrailStep, Interval,
+                                  SuggestOptions, Suggestion)
+from assistant.suggestion_store import SuggestionStore
+from graph.contracts import ProductIn
+from graph.features import GraphFeaturizer
+from graph.products import product_table
+from graph.schema import now_iso
+from graph.store import GraphStore
+from models.predictor import Predictor
+
+DRIVER_LABELS = {
+    "text": "the product text", "reviews": "the reviews", "category": "the category prices",
+    "brand": "the brand's prices", "competitors": "competitor offers",
+    "attributes": "rating and rating count",
+}
+
+
+class UnknownProduct(KeyError):
+    """A product id that is not in the catalog graph."""
+
+
+@dataclass
+class _Resolved:
+    product_id: str | None
+    record: dict[str, Any]
+    current_price: float | None
+    cost: float | None
+    currency: str
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+class PricingService:
+    """Explained, guardrailed suggestions for catalog products (by id) or new ones (inline)."""
+
+    def __init__(self, graph: nx.MultiDiGraph, predictor: Predictor, store: SuggestionStore,
+                 explainer: Explainer | None = None, default_currency: str = "INR",
+                 graph_db: str | Path | None = None,
+                 demand: DemandAdvisor | None = None) -> None:
+        self.graph = graph
+        self.demand = demand  # demand-aware mode for products with sales history (issue #7)
+        # The SQLite graph store that curation edits (None: the graph is read-only here).
+        self.graph_db = Path(graph_db) if graph_db is not None else None
+        self.predictor = predictor
+        self.store = store
+        self.explainer = explainer if explainer is not None else Explainer(None)
+        self.default_currency = default_currency
+        self.featurizer = predictor.featurizer_
+        self.products = product_table(graph).set_index("product_id", drop=False)
+        self.model_version = predictor.version
+        # llama.cpp contexts are not thread-safe; the API serves requests from a thread pool.
+        self._llm_lock = threading.Lock()
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_paths(cls, artifact: str | Path, graph_db: str | Path | None = None,
+                   suggestions_db: str | Path = "runs/suggestions.sqlite",
+                   llm: Any | None = "env", sales: str | Path | None = "env") -> "PricingService":
+        """Load the predictor, the graph (the store's, else the artifact's snapshot) and the LLM.
+
+        ``sales``: a catalog path with a sales table (graph.adapters.load_path) for
+        demand-aware pricing; "env" = ``PRICING_SALES``, else ``data/demo`` when it exists;
+        None (or PRICING_SALES=none) = market mode only.
+        """
+        predictor = Predictor.load(artifact)
+        if graph_db is not None and Path(graph_db).exists():
+            with GraphStore(graph_db) as gs:
+                graph = gs.load()
+        else:
+            graph, graph_db = predictor.graph_, None
+        if llm == "env":
+            from assistant.llm import LLMConfig, make_llm
+
+            # "none": the deterministic, verified explanation only (no LLM call).
+            llm = (None if os.environ.get("PRICING_LLM_BACKEND", "local").lower() == "none"
+                   else make_llm(LLMConfig.from_env()))
+        if sales == "env":
+            sales = os.environ.get("PRICING_SALES") or ("data/demo" if Path("data/demo").is_dir()
+                                                        else None)
+        demand = DemandAdvisor.from_path(sales) if sales not in (None, "", "none") else None
+        return cls(graph, predictor, SuggestionStore(suggestions_db), Explainer(llm),
+                   graph_db=graph_db, demand=demand)
+
+    @classmethod
+    def from_env(cls) -> "PricingService":
+        return cls.from_paths(os.environ.get("PRICING_ARTIFACT", "runs/model"),
+                              os.environ.get("PRICING_GRAPH_DB", "runs/graph.sqlite"),
+                              os.environ.get("PRICING_SUGGESTIONS_DB", "runs/suggestions.sqlite"))
+
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+    # ---------------------------------------------------------------- curated graph
+    def refresh_graph(self, graph: nx.MultiDiGraph) -> None:
+        """Serve from an edited graph without a restart: the product table, the evidence and
+        the model's graph features (refit on the training ids) all follow ``graph``."""
+        predictor = self.predictor_for(graph)
+        products = product_table(graph).set_index("product_id", drop=False)
+        # Swapped together at the end: a request in flight sees the old or the new state.
+        self.graph, self.products = graph, products
+        self.predictor, self.featurizer = predictor, predictor.featurizer_
+
+    def predictor_for(self, graph: nx.MultiDiGraph) -> Predictor:
+        """A copy of the predictor whose graph features are refit on ``graph`` (same training
+        ids and parameters: on an unchanged graph it prices exactly as before). The original is
+        left alone: other services may share it."""
+        old = self.predictor.graph_features
+        ids = [i for i in self._train_ids() if f"product:{i}" in graph]
+        p = copy.copy(self.predictor)
+        p.graph_features = GraphFeaturizer(**old.get_params()).fit(graph, ids)
+        p._graph = graph
+        return p
+
+    def _train_ids(self) -> list[str]:
+        ids = getattr(self, "_train_ids_cache", None)
+        if ids is None:
+            d = self.predictor.directory
+            split = Path(d) / "split.json" if d is not None else None
+            ids = (json.loads(split.read_text(encoding="utf-8"))["train"]
+                   if split is not None and split.exists()
+                   else list(self.predictor.graph_features.train_ids_))
+            self._train_ids_cache = [str(i) for i in ids]
+        return self._train_ids_cache
+
+    # ---------------------------------------------------------------- look-ups
+    def _row(self, product_id: str) -> pd.Series:
+        try:
+            return self.products.loc[product_id]
+        except KeyError:
+            raise UnknownProduct(product_id) from None
+
+    def product(self, product_id: str) -> dict[str, Any]:
+        row = self._row(product_id)
+        out = {k: _plain(v) for k, v in row.items() if k != "review_texts"}
+        out["reviews"] = list(row["review_texts"] or [])[:20]
+        return out
+
+    def competitors(self, product_id: str, own_price: float | None = None) -> list[CompetitorOfferOut]:
+        self._row(product_id)
+        ev = self.featurizer.competitor_evidence(self.graph, product_id, own_price=own_price)
+        return [CompetitorOfferOut(competitor=o["competitor"], price=o["price"],
+                                   currency=o.get("currency"), observed_at=o.get("observed_at"),
+                                   price_index=(round(own_price / o["price"], 4)
+                                                if own_price and o["price"] else None))
+                for o in ev.get("offers", []) if o.get("latest", True)]
+
+    def _resolve(self, target: ProductIn | str | Mapping[str, Any]) -> _Resolved:
+        if isinstance(target, str):
+            row = self._row(target)
+            rec = {k: row[k] for k in ("product_id", "title", "description", "category_path",
+                                       "brand", "rating", "rating_count", "currency")}
+            rec = {k: (None if pd.isna(v) else v) for k, v in rec.items()}
+            rec["reviews"] = list(row["review_texts"] or [])
+            return _Resolved(target, rec, _num(row["price"]), _num(row.get("cost")),
+                             rec.get("currency") or self.default_currency)
+        p = target if isinstance(target, ProductIn) else ProductIn.model_validate(target)
+        rec = p.model_dump(exclude={"price", "cost"})
+        pid = p.product_id if p.product_id in self.products.index else None
+        if pid is not None:  # fill what the caller left out from the catalog
+            row = self._row(pid)
+            for k in ("description", "category_path", "brand", "rating", "rating_count", "currency"):
+                if rec.get(k) is None and not pd.isna(row[k]):
+                    rec[k] = row[k]
+            if not rec["reviews"]:
+                rec["reviews"] = list(row["review_texts"] or [])
+        currency = rec.get("currency") or self.default_currency
+        rec["currency"] = currency
+        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency)
+
+    # ---------------------------------------------------------------- suggestions
+    def suggest(self, target: ProductIn | str | Mapping[str, Any],
+                options: SuggestOptions | None = None, *, store: bool = True) -> Suggestion:
+        opts = options or SuggestOptions()
+        r = self._resolve(target)
+        pred = self.predictor.predict([r.record])[0]
+        model_price = round(float(pred.p50), 2)
+        interval = Interval(low=round(float(pred.low), 2), high=round(float(pred.high), 2),
+                            coverage=float(pred.coverage))
+
+        evidence = self._evidence(r, model_price, opts.k_comparables)
+        cheapest = min((c.price for c in evidence.competitors), default=None)
+
+        policy = opts.policy
+        if policy.cost is None and r.cost is not None:
+            policy = policy.model_copy(update={"cost": r.cost})
+        if policy.cost is not None and policy.min_margin is None:
+            policy = policy.model_copy(update={"min_margin": 0.0})  # never below cost by default
+        # Demand-aware mode: the profit optimum (or clearance price) from the product's sales
+        # history, anchored on the model's market price and searched inside the guardrail
+        # bounds; apply_guardrails then only rounds it and applies the price ending.
+        decision = (self.demand.decide(r.product_id, model_price, policy, r.current_price,
+                                       cheapest, opts.inventory)
+                    if self.demand is not None else None)
+        advice = decision.advice if decision is not None else None
+        evidence.elasticity = decision.evidence if decision is not None else None
+        gr = apply_guardrails(advice.price if advice is not None else model_price, policy,
+                              current_price=r.current_price, cheapest_competitor=cheapest)
+        price = round(float(gr.final_price), 2)
+        for c in evidence.competitors:
+            c.price_index = round(price / c.price, 4) if c.price else None
+
+        rel_width = (interval.high - interval.low) / max(model_price, 1e-9)
+        n_cat = evidence.category.n if evidence.category else 0
+        close = [c for c in evidence.comparables if c.similarity >= 0.5]
+        evidence_score = min(1.0, (n_cat + 5 * len(close)) / 40.0)
+        confidence = round(max(0.0, min(1.0, (1.0 / (1.0 + rel_width)) * (0.5 + 0.5 * evidence_score))), 3)
+        abstain_reason = None
+        if rel_width > opts.max_relative_width:
+            abstain_reason = (f"interval too wide: {interval.low:,.2f}–{interval.high:,.2f} is "
+                              f"{rel_width:.0%} of the price")
+        elif n_cat < 3 and not close:
+            abstain_reason = "thin evidence: fewer than 3 priced products in the category and no close comparables"
+        change_pct = (round((price - r.current_price) / r.current_price * 100, 2)
+                      if r.current_price else None)
+
+        s = Suggestion(
+            suggestion_id=uuid.uuid4().hex, product_id=r.product_id, title=r.record["title"],
+            currency=r.currency, recommended_price=price, model_price=model_price,
+            mode="demand-aware" if advice is not None else "market",
+            mode_reason=decision.reason if decision is not None else None,
+            interval=interval, current_price=r.current_price, change_pct=change_pct,
+            evidence=evidence,
+            guardrails=[GuardrailStep(rule=a.rule, before=a.before, after=a.after, detail=a.detail)
+                        for a in gr.applied],
+            confidence=confidence, abstain=abstain_reason is not None, abstain_reason=abstain_reason,
+            model_version=self.model_version, created_at=now_iso())
+        s.explanation = (self._explain(s, r) if opts.explain
+                         else ExplanationOut(text="", status="not_requested"))
+        if store:
+            self.store.add_suggestion(s)
+        return s
+
+    def suggest_many(self, targets: Iterable[ProductIn | str], options: SuggestOptions | None = None
+                     ) -> list[Suggestion]:
+        out = [self.suggest(t, options, store=False) for t in targets]
+        self.store.add_suggestions(out)
+        return out
+
+    def _evidence(self, r: _Resolved, model_price: float, k: int) -> Evidence:
+        rec = r.record
+        cat = self.featurizer.category_stats(rec.get("category_path"), currency=r.currency,
+                                             exclude_product_id=r.product_id)
+        brand = (self.featurizer.brand_stats(rec.get("brand"), currency=r.currency,
+                                             exclude_product_id=r.product_id)
+                 if rec.get("brand") else None)
+        comps = (self.competitors(r.product_id, own_price=model_price)
+                 if r.product_id in self.products.index else [])
+        comparables = []
+        if k:
+            for n in self.predictor.neighbours(rec, k=k, exclude_id=r.product_id):
+                comparables.append(Comparable(**n))
+        drivers = [Driver(group=g, effect_pct=round((math.exp(d) - 1) * 100, 2))
+                   for g, d in self.predictor.drivers(rec).items()]
+        drivers.sort(key=lambda d: -abs(d.effect_pct))
+        return Evidence(
+            comparables=comparables, competitors=comps,
+            category=_group(cat, rec.get("category_path") or "(unknown)"),
+            brand=_group(brand, rec.get("brand")) if brand else None, drivers=drivers)
+
+    def _explain(self, s: Suggestion, r: _Resolved) -> ExplanationOut:
+        ev = s.evidence
+        cheapest = min(ev.competitors, key=lambda c: c.price, default=None)
+        drivers = [(DRIVER_LABELS[d.group], s.model_price - s.model_price / (1 + d.effect_pct / 100))
+                   for d in ev.drivers[:2] if abs(d.effect_pct) >= 1]
+        sheet = build_fact_sheet(
+            recommended_price=s.recommended_price, currency=s.currency,
+            interval=(s.interval.low, s.interval.high), current_price=s.current_price,
+            category_median=ev.category.median if ev.category else None,
+            # the level the statistics come from after back-off, not necessarily the leaf
+            category_name=(ev.category.name.split(" > ")[-1] if ev.category else None),
+            category_count=ev.category.n if ev.category else None,
+            competitor_prices=[c.price for c in ev.competitors] or None,
+            cheapest_competitor_name=cheapest.competitor if cheapest else None,
+            comparables_count=len(ev.comparables), drivers=drivers,
+            guardrails=[g.rule.replace("_", " ") for g in s.guardrails if g.rule != "rounding"],
+            cost=r.cost, product_title=s.title)
+        ctx = ProductContext(title=s.title, description=str(r.record.get("description") or ""),
+                             reviews=tuple(r.record.get("reviews") or ())[:3],
+                             brand=str(r.record.get("brand") or ""),
+                             category=str(r.record.get("category_path") or ""))
+        with self._llm_lock:
+            e = self.explainer.explain(sheet, ctx)
+        return ExplanationOut(text=e.text, fact_ids=e.fact_ids, status=e.status,
+                              seconds=round(e.seconds, 3))
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-ready value: numpy scalars unwrapped, missing values as None."""
+    if isinstance(v, (list, tuple, dict)):
+        return v
+    if pd.isna(v):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def _group(stats: Mapping[str, Any] | None, name: str | None) -> GroupStats | None:
+    if not stats or not stats.get("n"):
+        return None
+    depth = stats.get("depth")
+    label = stats.get("level_path") or ("all products" if depth == 0 else name)
+    return GroupStats(name=str(label), median=_num(stats.get("median")),
+                      p25=_num(stats.get("p25")), p75=_num(stats.get("p75")),
+                      n=int(stats.get("n") or 0), level=depth if isinstance(depth, int) else None)
+
