@@ -24,9 +24,11 @@ next suggestion already reflects it. Errors are ``{"error", "field"}``: 409 conf
 refused edit or bad input, 404 an unknown node or audit entry, 503 when the service has no
 graph store (``service.graph_db`` is None; reading the in-memory graph still works).
 
-All store access runs on ONE worker thread holding one Curator: a SQLite connection belongs
-to the thread that opened it, edits are serialised anyway (``BEGIN IMMEDIATE``), and the
-Curator's in-memory preview graph is reused across dry runs.
+Edits (and dry runs) run on ONE worker thread holding one Curator: a SQLite connection
+belongs to the thread that opened it, edits are serialised anyway (``BEGIN IMMEDIATE``), and
+the Curator's in-memory preview graph is reused across dry runs. Node details and the audit
+trail are read from the store on a connection of the request's own (WAL: reads never wait for
+a preview); search and quality read the service's in-memory graph.
 """
 from __future__ import annotations
 
@@ -238,13 +240,18 @@ class GraphError(BaseModel):
 # --------------------------------------------------------------------------- the worker
 
 class CurationDesk:
-    """One thread, one Curator: every store read and write of the API goes through here."""
+    """One thread, one Curator: every edit of the API runs here, one at a time.
+
+    Before each edit it checks whether another process committed to the store meanwhile
+    (``PRAGMA data_version``) and if so refreshes the service from the store first.
+    """
 
     def __init__(self, service: Any) -> None:
         self.service = service
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="graph-curation")
         self._curator: Curator | None = None
         self._seen: int | None = None
+        self._closed = False
 
     @property
     def configured(self) -> bool:
@@ -273,12 +280,16 @@ class CurationDesk:
         self._seen = self._data_version()
 
     def close(self) -> None:
-        def shut(_: Any) -> None:
+        """Close the store connection and stop the worker (at app shutdown; idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def shut() -> None:
             if self._curator is not None:
                 self._curator.close()
                 self._curator = None
-        if self.configured or self._curator is not None:
-            self._pool.submit(shut, None).result()
+        self._pool.submit(shut).result()
         self._pool.shutdown(wait=True)
 
 
@@ -489,9 +500,9 @@ _ERRORS = {s: {"model": GraphError} for s in (401, 403, 404, 409, 422, 503)}
 def graph_router(service: Any, role_dependency: Callable[..., str]) -> APIRouter:
     """The ``/v1/graph`` endpoints over ``service`` (a PricingService: .graph, .graph_db,
     .refresh_graph, .predictor_for); ``role_dependency`` answers the caller's role or 401."""
-    router = APIRouter(prefix="/v1/graph", tags=["graph"], responses=_ERRORS)
     desk = CurationDesk(service)
-    router.desk = desk  # type: ignore[attr-defined]  # tests and shutdown hooks reach it here
+    router = APIRouter(prefix="/v1/graph", tags=["graph"], responses=_ERRORS,
+                       on_shutdown=[desk.close])
     price_fn = preview_prices(service)
     lock = threading.Lock()
     cache: dict[str, tuple] = {}
