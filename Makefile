@@ -23,10 +23,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-# The main job on the bundled demo data.
+# The main job on the bundled data: ingest + graph, train the model once, serve API + UI.
+PORT ?= 8000
+API_KEYS ?= demo-key:curator
 demo: setup
 	PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
 	$(BIN)/pricing graph stats --db runs/graph.sqlite
+	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
+	@echo "API: http://127.0.0.1:$(PORT)/docs (header X-API-Key, keys: $(API_KEYS))   UI: http://127.0.0.1:$(PORT)/ui"
+	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
 
 test: setup
 	bash scripts/test-setup.sh
@@ -35,6 +40,10 @@ test: setup
 bench: setup
 	$(BIN)/python bench/graph_speed.py
 	$(BIN)/python bench/feature_speed.py
+	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/explanations.py
+	$(BIN)/python -m bench.elasticity
 
 clean:
 	rm -rf runs $(VENV)
