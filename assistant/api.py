@@ -155,18 +155,37 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
 
     @app.post("/v1/suggestions/batch", response_model=BatchResponse, responses=err)
     def create_batch(req: BatchRequest, _: Role = Depends(role_of)):
-        def one(i: int, item: SuggestionRequest) -> BatchItemResult:
-            try:
-                return BatchItemResult(index=i, suggestion=_run(item, explain=req.explain))
-            except HTTPException as exc:
-                return BatchItemResult(index=i, error=str(exc.detail))
+        def chunk(start: int, items: list[SuggestionRequest]) -> list[BatchItemResult]:
+            # one vectorised model pass per chunk; errors stay with their item
+            out: list[BatchItemResult | None] = [None] * len(items)
+            todo = []
+            for j, item in enumerate(items):
+                target = item.product if item.product is not None else item.product_id
+                if target is None:
+                    out[j] = BatchItemResult(index=start + j, error="give product_id or product")
+                else:
+                    todo.append((j, target, _options(item, req.explain)))
+            results = service.suggest_batch([t for _, t, _ in todo], [o for _, _, o in todo])
+            for (j, _t, _o), res in zip(todo, results):
+                if isinstance(res, Exception):
+                    msg = (f"unknown product_id {res.args[0]!r}" if isinstance(res, UnknownProduct)
+                           else f"policy: {res}" if isinstance(res, GuardrailConflict) else str(res))
+                    out[j] = BatchItemResult(index=start + j, error=msg)
+                else:
+                    out[j] = BatchItemResult(index=start + j, suggestion=res)
+            return out  # type: ignore[return-value]
 
+        size = 64
         if req.stream:
             def lines() -> Iterator[str]:
-                for i, item in enumerate(req.items):
-                    yield one(i, item).model_dump_json(exclude_none=True) + "\n"
+                for start in range(0, len(req.items), size):
+                    for r in chunk(start, req.items[start:start + size]):
+                        yield r.model_dump_json(exclude_none=True) + "\n"
             return StreamingResponse(lines(), media_type="application/x-ndjson")
-        return BatchResponse(results=[one(i, item) for i, item in enumerate(req.items)])
+        results: list[BatchItemResult] = []
+        for start in range(0, len(req.items), size):
+            results.extend(chunk(start, req.items[start:start + size]))
+        return BatchResponse(results=results)
 
     @app.get("/v1/suggestions/{suggestion_id}", response_model=Suggestion, responses=err)
     def get_suggestion(suggestion_id: str, _: Role = Depends(role_of)) -> Suggestion:

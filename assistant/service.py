@@ -22,7 +22,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import networkx as nx
 import pandas as pd
@@ -212,12 +212,51 @@ class PricingService:
                 options: SuggestOptions | None = None, *, store: bool = True) -> Suggestion:
         opts = options or SuggestOptions()
         r = self._resolve(target)
-        pred = self.predictor.predict([r.record])[0]
+        # drivers come with the prediction: one feature pass for both
+        pred = self.predictor.predict([r.record], drivers=True)[0]
+        s = self._build(r, pred, opts)
+        if store:
+            self.store.add_suggestion(s)
+        return s
+
+    def suggest_batch(self, targets: Iterable[ProductIn | str | Mapping[str, Any]],
+                      options: SuggestOptions | Sequence[SuggestOptions] | None = None, *,
+                      store: bool = True) -> list[Suggestion | Exception]:
+        """Many suggestions with one vectorised model pass; per item a Suggestion or the error
+        (UnknownProduct, GuardrailConflict, ValueError) that item raised, in input order.
+        ``options`` is one SuggestOptions for all items or one per item."""
+        targets = list(targets)
+        if options is None or isinstance(options, SuggestOptions):
+            per_item = [options or SuggestOptions()] * len(targets)
+        else:
+            per_item = list(options)
+            if len(per_item) != len(targets):
+                raise ValueError(f"options: {len(per_item)} given for {len(targets)} products")
+        out: list[Suggestion | Exception | None] = []
+        resolved: list[tuple[int, _Resolved]] = []
+        for i, t in enumerate(targets):
+            try:
+                resolved.append((i, self._resolve(t)))
+                out.append(None)
+            except (UnknownProduct, ValueError) as exc:
+                out.append(exc)
+        preds = (self.predictor.predict([r.record for _, r in resolved], drivers=True)
+                 if resolved else [])
+        for (i, r), pred in zip(resolved, preds):
+            try:
+                out[i] = self._build(r, pred, per_item[i])
+            except ValueError as exc:  # GuardrailConflict and out-of-range numbers
+                out[i] = exc
+        if store:
+            self.store.add_suggestions([x for x in out if isinstance(x, Suggestion)])
+        return out  # type: ignore[return-value]
+
+    def _build(self, r: _Resolved, pred: Any, opts: SuggestOptions) -> Suggestion:
         model_price = round(float(pred.p50), 2)
         interval = Interval(low=round(float(pred.low), 2), high=round(float(pred.high), 2),
                             coverage=float(pred.coverage))
 
-        evidence = self._evidence(r, model_price, opts.k_comparables)
+        evidence = self._evidence(r, model_price, opts.k_comparables, pred.drivers or {})
         cheapest = min((c.price for c in evidence.competitors), default=None)
 
         policy = opts.policy
@@ -266,17 +305,20 @@ class PricingService:
             model_version=self.model_version, created_at=now_iso())
         s.explanation = (self._explain(s, r) if opts.explain
                          else ExplanationOut(text="", status="not_requested"))
-        if store:
-            self.store.add_suggestion(s)
         return s
 
     def suggest_many(self, targets: Iterable[ProductIn | str], options: SuggestOptions | None = None
                      ) -> list[Suggestion]:
-        out = [self.suggest(t, options, store=False) for t in targets]
-        self.store.add_suggestions(out)
-        return out
+        """Like suggest_batch, but the first failing item raises."""
+        out = self.suggest_batch(targets, options, store=False)
+        for x in out:
+            if isinstance(x, Exception):
+                raise x
+        self.store.add_suggestions(out)  # type: ignore[arg-type]
+        return out  # type: ignore[return-value]
 
-    def _evidence(self, r: _Resolved, model_price: float, k: int) -> Evidence:
+    def _evidence(self, r: _Resolved, model_price: float, k: int,
+                  drivers_log: Mapping[str, float]) -> Evidence:
         rec = r.record
         cat = self.featurizer.category_stats(rec.get("category_path"), currency=r.currency,
                                              exclude_product_id=r.product_id)
@@ -290,7 +332,7 @@ class PricingService:
             for n in self.predictor.neighbours(rec, k=k, exclude_id=r.product_id):
                 comparables.append(Comparable(**n))
         drivers = [Driver(group=g, effect_pct=round((math.exp(d) - 1) * 100, 2))
-                   for g, d in self.predictor.drivers(rec).items()]
+                   for g, d in drivers_log.items()]
         drivers.sort(key=lambda d: -abs(d.effect_pct))
         return Evidence(
             comparables=comparables, competitors=comps,

@@ -59,16 +59,18 @@ def test_no_ping_pong_and_prices_rise_again(service, pid):
     comp = _competitor(service, pid)
     base = service.suggest(pid, MATCH_CHEAPEST)  # stored: the previous suggestion
     m = base.model_price
+    # below our price, hence below every competitor (the rule kept us at or under the cheapest)
+    low = round(min(m, base.recommended_price) * 0.5, 2)
 
     # a competitor undercuts far below: the competitor-position rule pulls us down to it
-    _offer(service, pid, comp, round(m * 0.5, 2), "2030-01-01")
+    _offer(service, pid, comp, low, "2030-01-01")
     r1 = reprice(service, date(2030, 1, 1), MATCH_CHEAPEST)
     [item] = r1.items
     assert item.moved and item.before_from == "suggestion" and item.before == base.recommended_price
-    assert item.after == pytest.approx(round(m * 0.5, 2))
+    assert item.after == pytest.approx(low)
     assert comp in item.reason and "→" in item.reason and "max_above_cheapest" in item.reason
     assert [c.competitor for c in item.changes] == [comp]
-    assert item.changes[0].after == round(m * 0.5, 2)
+    assert item.changes[0].after == low
     assert latest_suggestion(service, pid).recommended_price == item.after
 
     # repricing again with no competitor change moves nothing (we never chase our own price)
@@ -82,7 +84,7 @@ def test_no_ping_pong_and_prices_rise_again(service, pid):
     [up] = r3.moved
     assert up.before == item.after and up.after > up.before
     assert up.after >= base.recommended_price and up.change_pct > 0
-    assert up.changes[0].before == round(m * 0.5, 2) and up.changes[0].after == round(m * 3, 2)
+    assert up.changes[0].before == low and up.changes[0].after == round(m * 3, 2)
     assert reprice(service, date(2030, 2, 1), MATCH_CHEAPEST).moved == []
 
 

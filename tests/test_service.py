@@ -129,3 +129,18 @@ def test_batch_is_stored(tiny_service):
     assert [s.product_id for s in out] == ids
     assert tiny_service.store.counts()["suggestions"] == before + 5
 
+
+
+def test_batch_keeps_errors_with_their_items(tiny_service):
+    p = tiny_service.products
+    good = sorted(p.index[p["price"].notna()])[:3]
+    conflict = SuggestOptions(explain=False, policy=GuardrailPolicy(cost=100, min_margin=0.5,
+                                                                     ceiling=120))
+    opts = [SuggestOptions(explain=False), SuggestOptions(explain=False), conflict,
+            SuggestOptions(explain=False)]
+    out = tiny_service.suggest_batch([good[0], "no-such-product", good[1], good[2]], opts)
+    assert out[0].product_id == good[0] and out[3].product_id == good[2]
+    assert isinstance(out[1], UnknownProduct) and isinstance(out[2], GuardrailConflict)
+    single = tiny_service.suggest(good[0], SuggestOptions(explain=False), store=False)
+    assert out[0].recommended_price == single.recommended_price
+    assert out[0].evidence.drivers == single.evidence.drivers
