@@ -236,7 +236,9 @@ def _fmt(v: object, digits: int) -> str:
 def markdown(results: dict) -> str:
     lines = ["# Price accuracy, fixed split (seed 0; test = 20%)", "",
              "rmsle on log1p prices; mdape, within_20 and coverage in %; width = mean "
-             "(high − low) / p50; intervals aim at 90% coverage.", ""]
+             "(high − low) / p50; intervals aim at 90% coverage; fit s = wall-clock seconds to "
+             "fit and calibrate on the machine that ran it (frozen MiniLM: including encoding "
+             "the texts its cache lacked).", ""]
     for ds, block in results.items():
         meta = block.get("_meta", {})
         lines += [f"## {ds}", "",
@@ -255,6 +257,9 @@ def markdown(results: dict) -> str:
                          f"| {_fmt(m['fit_s'], 0)} |")
         if meta.get("skipped"):
             lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in meta["skipped"].items())]
+        not_run = [m for m in METHODS if m not in block and m not in meta.get("skipped", {})]
+        if not_run:
+            lines += ["", "Not run yet: " + ", ".join(not_run) + "."]
         if ds in REFERENCE and meta.get("n_products") == REFERENCE_N[ds]:
             lines += ["", "Reference (shared data README, 80/20 split, fit on 80%): " + "; ".join(
                 f"{k} {r:.3f} / {w:.1f}%" for k, (r, w) in REFERENCE[ds].items())]
@@ -312,6 +317,9 @@ def main(
         old = block.get("_meta", {})
         if any(old.get(k) != meta[k] for k in ("n_products", "limit", "seed", "coverage_target")):
             block = {}  # earlier results came from other settings: do not mix them
+        else:  # keep why methods not run this time were skipped before
+            meta["skipped"] = {k: v for k, v in old.get("skipped", {}).items()
+                               if k not in chosen}
         block["_meta"] = meta
         results[name] = block
         by_id = products.set_index("product_id", drop=False)

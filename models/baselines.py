@@ -312,6 +312,7 @@ class FrozenMiniLMRidge(_LogRidge):
     """Frozen all-MiniLM-L6-v2 embeddings of "title | category" + one-hot categories → Ridge.
 
     ``max_seq_length=64`` caps the encoder (titles here are ≤ ~40 tokens, so it rarely cuts).
+    ``alpha`` barely matters: 0.1-10 move the amazon_in_2023 validation RMSLE by < 0.006.
     """
 
     def __init__(self, alpha: float = 1.0, max_seq_length: int = 64, batch_size: int = 128,
