@@ -90,7 +90,7 @@ class TextEncoder:
     batch_size: texts per forward pass when encoding.
     """
 
-    def __init__(self, model_path: str | Path | None = None, max_seq_length: int = 48,
+    def __init__(self, model_path: str | Path | None = None, max_seq_length: int = 32,
                  review_max_seq_length: int = 96, batch_size: int = 128) -> None:
         from sentence_transformers import SentenceTransformer
 

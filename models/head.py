@@ -19,6 +19,11 @@ an ensemble of ``n_models`` seeds averaged in log space.
 
 Dense inputs are standardised with the training mean/std, kept in the JSON config. Saved as
 ``head.json`` (config, scaler, training summary) + ``head.safetensors`` (weights).
+
+Measured on a 30k-product slice of amazon_in_2023 (18k train, 6k test; test RMSLE): TF-IDF
+alone 0.725; + graph and rating features 0.691; + text embeddings at full scale 0.699-0.703,
+at ``dense_scale`` 0.03 0.682; two seeds 0.676. Huber and pinball medians differ by < 0.003;
+alternating 0/1 and TF-IDF inputs across the ensemble (a Mercari trick) was worse (0.686).
 """
 from __future__ import annotations
 
@@ -104,6 +109,8 @@ class PriceHead:
     batch_size: first epoch's batch; it doubles every epoch up to ``max_batch_size``.
     max_epochs, patience: early stopping on validation RMSE of the median (log space).
     n_models: seeds averaged (each a full model).
+    dense_scale: optional per-column multiplier after standardisation (a value < 1 shrinks a
+        block's initial influence, e.g. 384 embedding dimensions next to a few graph features).
     seed: base seed (model k uses seed + k).
     """
 
@@ -112,7 +119,7 @@ class PriceHead:
                  huber_delta: float = 1.0, lr: float = 3e-3, weight_decay: float = 0.0,
                  dropout: float = 0.0, batch_size: int = 256, max_batch_size: int = 4096,
                  max_epochs: int = 6, patience: int = 1, n_models: int = 1,
-                 seed: int = 0) -> None:
+                 dense_scale: Sequence[float] | None = None, seed: int = 0) -> None:
         self.hidden = tuple(int(h) for h in hidden)
         self.quantiles = tuple(float(q) for q in quantiles)
         self.point_loss = point_loss
@@ -125,13 +132,14 @@ class PriceHead:
         self.max_epochs = max_epochs
         self.patience = patience
         self.n_models = n_models
+        self.dense_scale = None if dense_scale is None else [float(x) for x in dense_scale]
         self.seed = seed
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
             "hidden", "quantiles", "point_loss", "huber_delta", "lr", "weight_decay",
             "dropout", "batch_size", "max_batch_size", "max_epochs", "patience",
-            "n_models", "seed")}
+            "n_models", "dense_scale", "seed")}
 
     # ---------------------------------------------------------------- fit
     def _check(self, Xs: sp.spmatrix, Xd: np.ndarray, y: np.ndarray | None = None):
@@ -172,6 +180,14 @@ class PriceHead:
         self.dense_mean_ = Xd.mean(0) if len(Xd) else np.zeros(self.n_dense_, np.float32)
         sd = Xd.std(0) if len(Xd) else np.ones(self.n_dense_, np.float32)
         self.dense_std_ = np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+        if self.dense_scale is not None:
+            # Per-column scale on top of standardisation (e.g. < 1 for embedding blocks).
+            scale = np.asarray(self.dense_scale, np.float32)
+            if scale.shape != (self.n_dense_,):
+                raise ValueError(f"dense_scale has {scale.size} values, the dense features "
+                                 f"{self.n_dense_} columns")
+            self.dense_std_ = (self.dense_std_ / np.where(scale > 0, scale, 1.0)).astype(
+                np.float32)
         self.y_mean_ = float(y.mean())
         # Column means of the sparse input: the "training mean" a feature group is replaced
         # by when measuring what it contributes (see predict_groups).

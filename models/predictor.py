@@ -204,6 +204,8 @@ class Predictor:
         self.catalog_embeddings_ = catalog_embeddings
         self.catalog_review_embeddings_ = catalog_review_embeddings
         self._pos = {str(p): i for i, p in enumerate(self.catalog_["product_id"].tolist())}
+        self._cat_reviews = (self.catalog_["reviews"].tolist() if "reviews" in self.catalog_
+                             else [[] for _ in range(len(self.catalog_))])
         self._cat_text = None
         self.groups_ = feature_groups(self.dense_names_, lexical)
         self.directory: Path | None = None
@@ -299,12 +301,9 @@ class Predictor:
 
     def _catalog_text(self, j: int) -> str:
         if self._cat_text is None:
-            self._cat_text = {}
-        t = self._cat_text.get(j)
-        if t is None:
-            t = product_text(self.catalog_.iloc[j].to_dict())
-            self._cat_text[j] = t
-        return t
+            # All at once on first use (about 1 s per 100k products), then a list look-up.
+            self._cat_text = self._texts(self.catalog_)
+        return self._cat_text[j]
 
     @staticmethod
     def _texts(frame: pd.DataFrame) -> list[str]:
@@ -327,11 +326,12 @@ class Predictor:
         if self.metadata["config"].get("use_reviews", True):
             reviews = frame["reviews"].tolist()
             same = [i for i in range(n) if hit[i] and self.catalog_review_embeddings_ is not None
-                    and list(reviews[i]) == list(self.catalog_.iloc[cat[i]]["reviews"])]
+                    and list(reviews[i]) == list(self._cat_reviews[cat[i]])]
             for i in same:
                 rev_emb[i] = self.catalog_review_embeddings_[cat[i]]
                 has_rev[i] = float(len(reviews[i]) > 0)
-            rest = [i for i in range(n) if i not in set(same)]
+            done = set(same)
+            rest = [i for i in range(n) if i not in done]
             if rest:
                 r, h = self.encoder.encode_reviews([reviews[i] for i in rest])
                 rev_emb[rest], has_rev[rest] = r, h
@@ -343,6 +343,8 @@ class Predictor:
             if not isinstance(r["competitor_prices"], (list, tuple, np.ndarray)):
                 r["competitor_prices"] = []
         G = self.graph_features.transform_records(recs)
+        if not self.metadata["config"].get("use_graph", True):
+            G = G[[]]
         Xd, names = dense_features(text_emb, rev_emb, has_rev, G, frame)
         if names != self.dense_names_:
             raise ValueError("dense feature layout differs from the trained model's")

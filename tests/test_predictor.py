@@ -116,3 +116,26 @@ def test_bad_input(pred, tmp_path):
     with pytest.raises(FileNotFoundError, match="pricing train"):
         Predictor.load(tmp_path)
     assert pred.predict([]) == []
+
+
+def test_cli_evaluate_and_predict(artifact, catalog, tmp_path):
+    """`pricing evaluate` reloads the artifact and reproduces the training-time metrics."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+    from graph.contracts import PRODUCT_COLUMNS
+
+    data = tmp_path / "products.csv"
+    catalog.products[PRODUCT_COLUMNS].to_csv(data, index=False)
+    res = CliRunner().invoke(app, ["evaluate", str(artifact), str(data), "--part", "test",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    m = json.loads(out[out.index("{\n"):])
+    meta = json.loads((artifact / "metadata.json").read_text())
+    assert m["n"] == meta["metrics"]["test"]["n"]
+    pid = json.loads((artifact / "split.json").read_text())["test"][0]
+    res = CliRunner().invoke(app, ["predict", str(artifact), pid, "Steel bottle | Kitchen",
+                                   "--drivers"])
+    assert res.exit_code == 0, res.output
+    assert pid in res.output and "interval" in res.output
