@@ -117,7 +117,7 @@ class TrainConfig:
     @classmethod
     def full(cls, **kw) -> TrainConfig:
         """The whole amazon_in_2023 training split within an hour on 2 cores."""
-        base = dict(ft_max_texts=30000, head_batch_size=512, head_models=2)
+        base = dict(ft_max_texts=40000, head_batch_size=512, head_models=2)
         base.update(kw)
         return cls(**base)
 
