@@ -45,7 +45,8 @@ ENCODER_DIR, HEAD_DIR, LEXICAL_DIR, GRAPH_DIR = "encoder", "head", "lexical", "g
 METADATA = "metadata.json"
 CATALOG = "catalog.parquet"
 CATALOG_EMB = "catalog_embeddings.npy"
-CATALOG_REV = "catalog_review_embeddings.npy"
+# Only products with reviews: (rows, float16 embeddings); most catalogs have few.
+CATALOG_REV = "catalog_review_embeddings.npz"
 GRAPH_DB = "graph.sqlite"
 
 RECORD_FIELDS = ("product_id", "title", "description", "category_path", "brand", "currency",
@@ -191,7 +192,7 @@ class Predictor:
                  graph_features: GraphFeaturizer, calibrator: ConformalCalibrator,
                  metadata: dict, catalog: pd.DataFrame | None = None,
                  catalog_embeddings: np.ndarray | None = None,
-                 catalog_review_embeddings: np.ndarray | None = None) -> None:
+                 catalog_review_embeddings: dict[int, np.ndarray] | None = None) -> None:
         self.encoder = encoder
         self.head = head
         self.lexical = lexical
@@ -252,7 +253,8 @@ class Predictor:
                                             catalog["competitor_prices"]]
             emb = np.load(d / CATALOG_EMB).astype(np.float32)
             if (d / CATALOG_REV).exists():
-                rev = np.load(d / CATALOG_REV).astype(np.float32)
+                with np.load(d / CATALOG_REV) as z:
+                    rev = dict(zip(z["rows"].tolist(), z["emb"].astype(np.float32)))
         pred = cls(encoder=TextEncoder.load(d / ENCODER_DIR), head=PriceHead.load(d / HEAD_DIR),
                    lexical=LexicalFeaturizer.load(d / LEXICAL_DIR),
                    graph_features=GraphFeaturizer.load(d / GRAPH_DIR),
@@ -325,11 +327,13 @@ class Predictor:
             text_emb[miss] = self.encoder.encode(texts)
         if self.metadata["config"].get("use_reviews", True):
             reviews = frame["reviews"].tolist()
+            # Catalog products with their own reviews unchanged: the stored review embedding.
             same = [i for i in range(n) if hit[i] and self.catalog_review_embeddings_ is not None
                     and list(reviews[i]) == list(self._cat_reviews[cat[i]])]
             for i in same:
-                rev_emb[i] = self.catalog_review_embeddings_[cat[i]]
-                has_rev[i] = float(len(reviews[i]) > 0)
+                vec = self.catalog_review_embeddings_.get(int(cat[i]))
+                if vec is not None:
+                    rev_emb[i], has_rev[i] = vec, 1.0
             done = set(same)
             rest = [i for i in range(n) if i not in done]
             if rest:

@@ -361,7 +361,8 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     snap.to_parquet(out / CATALOG, index=False)
     np.save(out / CATALOG_EMB, text_emb.astype(np.float16))
     if cfg.use_reviews:
-        np.save(out / CATALOG_REV, rev_emb.astype(np.float16))
+        rows = np.flatnonzero(has_rev > 0)
+        np.savez(out / CATALOG_REV, rows=rows, emb=rev_emb[rows].astype(np.float16))
     (out / "split.json").write_text(json.dumps(split.to_dict()), encoding="utf-8")
     if cfg.save_graph:
         from graph.store import GraphStore
