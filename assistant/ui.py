@@ -340,11 +340,13 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
     return demo
 
 
-def mount(app: Any, service: Any, path: str = "/ui", **kwargs: Any) -> Any:
-    """Serve the UI inside a FastAPI app (e.g. the REST API's) at `path`; returns the app."""
+def mount(app: Any, service: Any, path: str = "/ui",
+          extra_tabs: Sequence[Callable[[Any], None]] = (), **kwargs: Any) -> Any:
+    """Serve the UI inside a FastAPI app (e.g. the REST API's) at `path`; returns the app.
+    extra_tabs go to build_ui; other kwargs to gr.mount_gradio_app."""
     kwargs.setdefault("ssr_mode", False)
     kwargs.setdefault("css", CSS)
-    return gr.mount_gradio_app(app, build_ui(service), path=path, **kwargs)
+    return gr.mount_gradio_app(app, build_ui(service, extra_tabs=extra_tabs), path=path, **kwargs)
 
 
 def main() -> None:  # pragma: no cover - manual entry point
