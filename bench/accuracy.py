@@ -236,14 +236,16 @@ def _fmt(v: object, digits: int) -> str:
 def markdown(results: dict) -> str:
     lines = ["# Price accuracy, fixed split (seed 0; test = 20%)", "",
              "rmsle on log1p prices; mdape, within_20 and coverage in %; width = mean "
-             "(high − low) / p50; intervals aim at 90% coverage; fit s = wall-clock seconds to "
+             "(high − low) / p50; coverage = share of test prices inside the calibrated "
+             "interval (target per data set below); fit s = wall-clock seconds to "
              "fit and calibrate on the machine that ran it (frozen MiniLM: including encoding "
              "the texts its cache lacked).", ""]
     for ds, block in results.items():
         meta = block.get("_meta", {})
         lines += [f"## {ds}", "",
                   f"{meta.get('n_products', '?')} products scored; split "
-                  f"{meta.get('split', {})}; limit {meta.get('limit') or 'none'}.", "",
+                  f"{meta.get('split', {})}; limit {meta.get('limit') or 'none'}; intervals "
+                  f"aim at {meta.get('coverage_target', '?')}% coverage.", "",
                   "| method | n | rmsle | mae | mdape | within_20 | coverage | width | fit s |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         order = [k for m in METHODS for k in (m, f"{m}@reviewed")]

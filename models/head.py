@@ -307,38 +307,68 @@ class PriceHead:
         masks = np.asarray(masks, dtype=bool)
         if masks.ndim != 2 or masks.shape[1] != len(groups):
             raise ValueError(f"masks must have shape (S, {len(groups)}), got {masks.shape}")
+        labels, dense_cols, means = self._group_layout(groups)
         D = torch.from_numpy(self._dense(Xd))
         keep = torch.from_numpy(masks.astype(np.float32))
+        Xs = sp.csr_matrix(Xs)
+        # Split the rows' non-zeros by group once: each group's first-layer contribution then
+        # costs O(nnz x h), never a copy of the 10^7-parameter sparse weight.
+        nz_group = labels[Xs.indices] if self.n_sparse_ else np.zeros(0, np.int64)
+        sparse_parts = [sp.csr_matrix((np.where(nz_group == j, Xs.data, 0.0).astype(np.float32),
+                                       Xs.indices, Xs.indptr), shape=Xs.shape)
+                        for j in range(len(groups))] if self.n_sparse_ else []
         out = np.zeros((len(masks), Xs.shape[0]), np.float32)
         with torch.inference_mode():
-            for m in self.models_:
-                Ws = m.sparse_weight
+            for m, M in zip(self.models_, means):
+                Ws = m.sparse_weight.detach().numpy()
                 Wd = m.dense.weight
                 total = m.dense(D)
                 if self.n_sparse_:
-                    total = total + torch.from_numpy(Xs @ Ws.numpy())
-                parts, means = [], []
-                for sc, dc in groups:
-                    sc = np.asarray(sc, dtype=np.int64)
-                    dc = np.asarray(dc, dtype=np.int64)
+                    total = total + torch.from_numpy(np.ascontiguousarray(Xs @ Ws))
+                parts = []
+                for j, dc in enumerate(dense_cols):
                     part = torch.zeros_like(total)
-                    mean = torch.zeros(total.shape[1])
-                    if len(sc) and self.n_sparse_:
-                        Wg = Ws[torch.from_numpy(sc)]
-                        part = part + torch.from_numpy(Xs[:, sc] @ Wg.numpy())
-                        mean = mean + torch.from_numpy(self.sparse_mean_[sc]) @ Wg
+                    if sparse_parts and sparse_parts[j].nnz:
+                        part = part + torch.from_numpy(np.ascontiguousarray(sparse_parts[j] @ Ws))
                     if len(dc) and self.n_dense_:
-                        part = part + D[:, torch.from_numpy(dc)] @ Wd[:, torch.from_numpy(dc)].T
+                        part = part + D[:, dc] @ Wd[:, dc].T
                     parts.append(part)
-                    means.append(mean)
                 P = torch.stack(parts)                    # (k, n, h)
-                M = torch.stack(means)                    # (k, h)
                 rest = total - P.sum(0)                   # bias + ungrouped columns
                 h = (rest[None] + torch.einsum("sk,knh->snh", keep, P)
                      + ((1 - keep) @ M)[:, None, :])
                 o = m.out(m.body(h.reshape(-1, h.shape[-1])))
                 out += o[:, 1].reshape(len(masks), -1).numpy()
         return out / len(self.models_)
+
+    def _group_layout(self, groups: Sequence[tuple[np.ndarray, np.ndarray]]
+                      ) -> tuple[np.ndarray, list[torch.Tensor], list[torch.Tensor]]:
+        """Sparse column -> group label, dense columns per group, and per model the groups'
+        mean first-layer contributions; cached, as the groups rarely change between calls."""
+        groups = [(np.asarray(sc, np.int64), np.asarray(dc, np.int64)) for sc, dc in groups]
+        cached = getattr(self, "_layout_cache", None)
+        if cached is not None and len(cached[0]) == len(groups) and all(
+                np.array_equal(a, c) and np.array_equal(b, d)
+                for (a, b), (c, d) in zip(groups, cached[0])):
+            return cached[1]
+        labels = np.full(max(self.n_sparse_, 1), -1, np.int64)
+        for j, (sc, _) in enumerate(groups):
+            if len(sc) and self.n_sparse_:
+                labels[sc] = j
+        dense_cols = [torch.from_numpy(dc) for _, dc in groups]
+        means = []
+        with torch.inference_mode():
+            for m in self.models_:
+                rows = []
+                for sc, _ in groups:
+                    mean = torch.zeros(m.sparse_weight.shape[1])
+                    if len(sc) and self.n_sparse_:
+                        mean = torch.from_numpy(self.sparse_mean_[sc] @ m.sparse_weight.detach().numpy()[sc])
+                    rows.append(mean)
+                means.append(torch.stack(rows))       # (k, h)
+        layout = (labels, dense_cols, means)
+        self._layout_cache = (groups, layout)
+        return layout
 
     # ---------------------------------------------------------- save/load
     def save(self, directory: str | Path) -> Path:

@@ -27,7 +27,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,9 +75,13 @@ class Prediction:
     currency: str | None = None
     in_catalog: bool = False
     drivers: dict[str, float] | None = None
+    # The (fine-tuned) text embedding the prediction used: for comparables (neighbours_many).
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(replace(self, embedding=None))
+        d.pop("embedding")
+        return d
 
 
 # ------------------------------------------------------------------ features
@@ -379,7 +383,8 @@ class Predictor:
                 log_p50=float(q[i, 1]), log_low=float(lo[i]), log_high=float(hi[i]),
                 product_id=pid, currency=None if _missing(rec["currency"]) else rec["currency"],
                 in_catalog=pid is not None and pid in self._pos,
-                drivers=drv[i] if drv is not None else None))
+                drivers=drv[i] if drv is not None else None,
+                embedding=Xd[i, :self.encoder.dim_].copy()))
         return out
 
     def drivers(self, record: Mapping | str, method: str = "shapley") -> dict[str, float]:
@@ -456,8 +461,7 @@ class Predictor:
         own catalog entry and ``exclude_id`` are left out. Each item: product_id, title,
         category_path, brand, price, currency, similarity; most similar first.
         """
-        if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
-            raise ValueError("this model was saved without a catalog snapshot")
+        self._need_catalog()
         if k < 1:
             return []
         own = None
@@ -471,29 +475,85 @@ class Predictor:
             cat = self._catalog_rows(frame)
             e = (self.catalog_embeddings_[cat[0]] if cat[0] >= 0
                  else self.encoder.encode(self._texts(frame))[0])
-        if e.shape[0] != self.catalog_embeddings_.shape[1]:
-            raise ValueError(f"embedding has {e.shape[0]} dims, expected "
-                             f"{self.catalog_embeddings_.shape[1]}")
-        price = self.catalog_["price"].to_numpy(dtype=np.float64)
-        cand = np.isfinite(price) & (price > 0)
-        if category_path:
-            paths = self.catalog_["category_path"].fillna("").astype(str)
-            cand &= ((paths == category_path) | paths.str.startswith(category_path + " > ")
-                     ).to_numpy()
-        for pid in (own, exclude_id):
-            if pid is not None and not _missing(pid) and str(pid) in self._pos:
-                cand[self._pos[str(pid)]] = False
-        idx = np.flatnonzero(cand)
-        sims = self.catalog_embeddings_[idx] @ e
-        order = np.argsort(-sims, kind="stable")[:k]
-        out = []
-        for j, sim in zip(idx[order], sims[order]):
-            row = self.catalog_.iloc[j]
-            out.append({"product_id": str(row["product_id"]), "title": row["title"],
-                        "category_path": None if _missing(row["category_path"])
-                        else row["category_path"],
-                        "brand": None if _missing(row["brand"]) else row["brand"],
-                        "price": float(row["price"]),
-                        "currency": None if _missing(row["currency"]) else row["currency"],
-                        "similarity": float(sim)})
+        return self.neighbours_many(e[None, :], [category_path], k=k,
+                                    exclude_ids=[[own, exclude_id]])[0]
+
+    def neighbours_many(self, embeddings: np.ndarray, category_paths: Sequence[str | None],
+                        k: int = 5, exclude_ids: Sequence[Sequence[str | None]] | None = None
+                        ) -> list[list[dict]]:
+        """:meth:`neighbours` for many embeddings at once (one matrix product per category).
+
+        ``embeddings``: (n, d), e.g. ``Prediction.embedding`` rows; ``category_paths[i]``
+        restricts row i's search to that category and below (None or "" = whole catalog);
+        ``exclude_ids[i]``: product ids left out of row i's result.
+        """
+        self._need_catalog()
+        E = np.asarray(embeddings, np.float32)
+        if E.ndim != 2 or E.shape[1] != self.catalog_embeddings_.shape[1]:
+            raise ValueError(f"embeddings must have shape (n, {self.catalog_embeddings_.shape[1]}),"
+                             f" got {E.shape}")
+        if len(category_paths) != len(E):
+            raise ValueError(f"{len(category_paths)} category paths for {len(E)} embeddings")
+        out: list[list[dict]] = [[] for _ in range(len(E))]
+        if k < 1:
+            return out
+        by_cat: dict[str, list[int]] = {}
+        for i, c in enumerate(category_paths):
+            by_cat.setdefault("" if _missing(c) else str(c), []).append(i)
+        for path, rows in by_cat.items():
+            idx = self._candidates(path)
+            if len(idx) == 0:
+                continue
+            sims = E[rows] @ self.catalog_embeddings_[idx].T         # (len(rows), len(idx))
+            for r, i in enumerate(rows):
+                skip = {self._pos[str(x)] for x in (exclude_ids[i] if exclude_ids else ())
+                        if x is not None and not _missing(x) and str(x) in self._pos}
+                want = min(k + len(skip), len(idx))
+                top = np.argpartition(-sims[r], want - 1)[:want] if want < len(idx) else \
+                    np.arange(len(idx))
+                top = top[np.argsort(-sims[r, top], kind="stable")]
+                out[i] = [self._comparable(int(idx[t]), float(sims[r, t])) for t in top
+                          if int(idx[t]) not in skip][:k]
         return out
+
+    def _need_catalog(self) -> None:
+        if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
+            raise ValueError("this model was saved without a catalog snapshot")
+
+    def _candidates(self, category_path: str) -> np.ndarray:
+        """Priced catalog rows in ``category_path`` or below ("" = all); cached per path."""
+        cache = self.__dict__.setdefault("_cand_cache", {})
+        if category_path in cache:
+            return cache[category_path]
+        if "_path_rows" not in self.__dict__:
+            price = self.catalog_["price"].to_numpy(dtype=np.float64)
+            priced = np.flatnonzero(np.isfinite(price) & (price > 0))
+            codes, uniques = pd.factorize(self.catalog_["category_path"].fillna("").astype(str)
+                                          .to_numpy()[priced])
+            order = np.argsort(codes, kind="stable")
+            cuts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+            # unique path -> its priced catalog rows (a category has a few thousand paths at most)
+            self._path_rows = {str(u): priced[order[cuts[j]:cuts[j + 1]]]
+                               for j, u in enumerate(uniques)}
+            self._all_priced = priced
+            cols = self.catalog_[["product_id", "title", "category_path", "brand", "price",
+                                  "currency"]]
+            self._rows = list(zip(*(cols[c].tolist() for c in cols.columns)))
+        if not category_path:
+            cand = self._all_priced
+        else:
+            prefix = category_path + " > "
+            parts = [rows for p, rows in self._path_rows.items()
+                     if p == category_path or p.startswith(prefix)]
+            cand = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+        if len(cache) >= 4096:   # bounded: paths from requests may be arbitrary
+            cache.clear()
+        cache[category_path] = cand
+        return cand
+
+    def _comparable(self, j: int, similarity: float) -> dict:
+        pid, title, path, brand, price, currency = self._rows[j]
+        return {"product_id": str(pid), "title": title,
+                "category_path": None if _missing(path) else path,
+                "brand": None if _missing(brand) else brand, "price": float(price),
+                "currency": None if _missing(currency) else currency, "similarity": similarity}

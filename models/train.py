@@ -279,11 +279,22 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         if cfg.ft_max_texts and len(tr) > cfg.ft_max_texts:
             tr = np.sort(rng.choice(tr, cfg.ft_max_texts, replace=False))
         va = idx["val"][:2000]
-        ft_summary = enc.fine_tune([texts[i] for i in tr], y[tr],
-                                   val_texts=[texts[i] for i in va], val_y=y[va],
-                                   train_layers=cfg.ft_layers, epochs=cfg.ft_epochs,
-                                   batch_size=cfg.ft_batch_size, lr=cfg.ft_lr, seed=cfg.seed,
-                                   progress=cfg.progress, log=say)
+        ft_args = dict(val_texts=[texts[i] for i in va], val_y=y[va],
+                       train_layers=cfg.ft_layers, epochs=cfg.ft_epochs,
+                       batch_size=cfg.ft_batch_size, lr=cfg.ft_lr, seed=cfg.seed)
+        ft_texts = [texts[i] for i in tr]
+        ft_dir = _finetune_cache(cache, enc, ft_texts, y[tr], ft_args)
+        if ft_dir is not None and (ft_dir / "fine_tune.json").exists():
+            # Same base weights, texts, targets and settings: the fine-tune is deterministic,
+            # so reuse it (ablation runs share one encoder).
+            enc = TextEncoder.load(ft_dir)
+            ft_summary = json.loads((ft_dir / "fine_tune.json").read_text(encoding="utf-8"))
+            say(f"fine-tuned encoder reused from {ft_dir}")
+        else:
+            ft_summary = enc.fine_tune(ft_texts, y[tr], progress=cfg.progress, log=say, **ft_args)
+            if ft_dir is not None:
+                enc.save(ft_dir)
+                (ft_dir / "fine_tune.json").write_text(json.dumps(ft_summary), encoding="utf-8")
         lap("fine-tune encoder")
         text_emb = enc.encode(texts, progress=cfg.progress, cache_dir=cache)
         lap("encode catalog")
@@ -445,3 +456,19 @@ def _json_default(o: object):
     if isinstance(o, np.ndarray):
         return o.tolist()
     return str(o)
+
+
+def _finetune_cache(cache_dir: str | None, enc: TextEncoder, texts: list[str], y: np.ndarray,
+                    args: dict) -> Path | None:
+    """Cache folder of a fine-tuned encoder, keyed by everything the fine-tune depends on."""
+    if not cache_dir:
+        return None
+    h = hashlib.sha256(f"{enc.fingerprint()}|{enc.max_seq_length}|".encode())
+    h.update(json.dumps({k: v for k, v in args.items() if k not in ("val_texts", "val_y")},
+                        sort_keys=True).encode())
+    for t in [*texts, "\x01", *args["val_texts"]]:
+        h.update(t.encode("utf-8", "replace") + b"\x00")
+    h.update(np.ascontiguousarray(y, np.float64).tobytes())
+    h.update(np.ascontiguousarray(args["val_y"], np.float64).tobytes())
+    return Path(cache_dir) / f"finetuned-{h.hexdigest()[:24]}"
+

@@ -57,6 +57,27 @@ def test_same_seed_same_metrics(catalog, artifact, tmp_path):
     assert abs(m1["metrics"]["test"]["rmsle"] - m2["metrics"]["test"]["rmsle"]) < 0.002
 
 
+def test_fine_tuned_encoder_is_cached_and_reused(catalog, tmp_path):
+    cfg = TrainConfig(**{**TINY, "cache_dir": str(tmp_path / "cache")})
+    logs1: list[str] = []
+    first = train(catalog, cfg, tmp_path / "c1", log=logs1.append)
+    cached = list((tmp_path / "cache").glob("finetuned-*/fine_tune.json"))
+    assert len(cached) == 1
+    logs2: list[str] = []
+    second = train(catalog, cfg, tmp_path / "c2", log=logs2.append)
+    assert not any("reused" in line for line in logs1)
+    assert any("fine-tuned encoder reused" in line for line in logs2)
+    m1 = json.loads((first / "metadata.json").read_text())
+    m2 = json.loads((second / "metadata.json").read_text())
+    assert m1["encoder_fine_tune"] == m2["encoder_fine_tune"]
+    assert m1["metrics"]["test"]["rmsle"] == pytest.approx(m2["metrics"]["test"]["rmsle"], abs=1e-6)
+    # a different fine-tune setting is a different cache entry, not a stale hit
+    other = train(catalog, TrainConfig(**{**TINY, "cache_dir": str(tmp_path / "cache"),
+                                         "ft_lr": 5e-5}), tmp_path / "c3", log=None)
+    assert len(list((tmp_path / "cache").glob("finetuned-*/fine_tune.json"))) == 2
+    assert json.loads((other / "metadata.json").read_text())["encoder_fine_tune"]["lr"] == 5e-5
+
+
 def test_target_never_leaks_into_features(catalog):
     """Changing a training product's price leaves its own feature row unchanged."""
     g = build_graph(catalog)
