@@ -26,7 +26,7 @@ from assistant.api_graph import graph_router
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
 from assistant.service import PricingService, UnknownProduct
 from assistant.suggestion_store import Feedback, FeedbackIn, UnknownSuggestion
-from assistant.suggestion import CompetitorOfferOut, Suggestion, SuggestOptions
+from assistant.suggestion import CompetitorOfferOut, Inventory, Suggestion, SuggestOptions
 from graph.contracts import ProductIn
 
 Role = Literal["merchant", "curator"]
@@ -58,6 +58,14 @@ class SuggestionRequest(BaseModel):
     explain: bool = True
     k_comparables: int = Field(default=5, ge=0, le=50)
     policy: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
+    inventory: Inventory | None = Field(
+        default=None,
+        description="optional clearance rule: `{stock, days}` asks for the price expected to "
+                    "sell `stock` units within `days` days instead of the profit optimum. Used "
+                    "in demand-aware mode only (a catalog product with sales history and a unit "
+                    "cost); otherwise the suggestion stays in market mode and `mode_reason` "
+                    "says why. The evidence's `elasticity` then has `rule: clearance`, "
+                    "`clearance_price`, `expected_leftover` and `days_to_sell_out`.")
 
 
 class BatchRequest(BaseModel):
@@ -118,7 +126,8 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
 
     def _options(req: SuggestionRequest, explain: bool | None = None) -> SuggestOptions:
         return SuggestOptions(explain=req.explain if explain is None else explain,
-                              k_comparables=req.k_comparables, policy=req.policy)
+                              k_comparables=req.k_comparables, policy=req.policy,
+                              inventory=req.inventory)
 
     def _run(req: SuggestionRequest, explain: bool | None = None) -> Suggestion:
         target = req.product if req.product is not None else req.product_id

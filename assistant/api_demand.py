@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from assistant.demand_advisor import MAX_CURVE_POINTS, DemandAdvisor
+from assistant.demand_advisor import MAX_CURVE_POINTS
 from assistant.service import PricingService, UnknownProduct
 
 MIN_PRICE = 0.01  # one minor unit, the smallest sellable price (as in the guardrails)
@@ -59,34 +59,28 @@ class CurveResponse(BaseModel):
 
 
 def demand_router(service: PricingService) -> APIRouter:
-    """The what-if routes over ``service.demand`` (the service's DemandAdvisor)."""
+    """The what-if routes over ``service.what_if`` / ``service.what_if_curve``."""
     router = APIRouter(tags=["demand"])
     err = {404: {"description": "unknown product"},
            422: {"description": "no usable sales history, or bad input"}}
 
-    def _advisor(product_id: str) -> tuple[DemandAdvisor, str | None]:
+    def _call(fn: Any, product_id: str, *args: Any) -> Any:
         try:
-            product = service.product(product_id)
+            return fn(product_id, *args)
         except UnknownProduct:
             raise HTTPException(404, f"unknown product_id {product_id!r}") from None
-        advisor = getattr(service, "demand", None)
-        if advisor is None:
-            raise HTTPException(422, "no sales history loaded: demand what-ifs are unavailable "
-                                     "(set PRICING_SALES to a catalog with a sales table)")
-        return advisor, product.get("currency")
+        except ValueError as exc:  # NoSalesHistory included
+            raise HTTPException(422, str(exc)) from None
 
     @router.get("/v1/products/{product_id}/what-if", response_model=WhatIfResponse,
                 responses=err)
     def what_if(product_id: str,
                 price: float = Query(..., ge=MIN_PRICE, le=MAX_PRICE, description="price to try"),
-                cost: float | None = Query(None, ge=0, le=MAX_PRICE, description="unit cost")
+                cost: float | None = Query(None, ge=0, le=MAX_PRICE,
+                                           description="unit cost (default: the catalog's)")
                 ) -> WhatIfResponse:
-        advisor, currency = _advisor(product_id)
-        try:
-            out = advisor.what_if(product_id, price, cost)
-        except ValueError as exc:  # NoSalesHistory included
-            raise HTTPException(422, str(exc)) from None
-        return WhatIfResponse(**out, currency=currency)
+        out = _call(service.what_if, product_id, price, cost)
+        return WhatIfResponse(**out.model_dump(exclude={"cost"}))
 
     @router.get("/v1/products/{product_id}/what-if/curve", response_model=CurveResponse,
                 responses=err)
@@ -97,13 +91,9 @@ def demand_router(service: PricingService) -> APIRouter:
                                                  description="default: highest sold price + 10%"),
                       n: int = Query(21, ge=2, le=MAX_CURVE_POINTS),
                       cost: float | None = Query(None, ge=0, le=MAX_PRICE)) -> CurveResponse:
-        advisor, currency = _advisor(product_id)
-        try:
-            points = advisor.curve(product_id, low, high, n, cost)
-        except ValueError as exc:  # NoSalesHistory included
-            raise HTTPException(422, str(exc)) from None
-        elasticity = advisor.describe(product_id)
-        return CurveResponse(product_id=product_id, currency=currency, elasticity=elasticity,
-                             points=[WhatIfOut(**p) for p in points])
+        out = _call(service.what_if_curve, product_id, low, high, n, cost)
+        return CurveResponse(product_id=out.product_id, currency=out.currency,
+                             elasticity=out.elasticity,
+                             points=[WhatIfOut(**p.model_dump()) for p in out.points])
 
     return router

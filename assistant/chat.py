@@ -1144,27 +1144,73 @@ class ChatAgent:
             say(f"  - {{whatif_price}} is {where} the {{rule_{i}}} of {{rule_{i}_limit}}")
 
     def _say_demand(self, say: _Say, price: float, s: Any, session: ChatSession) -> None:
-        """Expected demand at the price, if the service offers a demand what-if (issue #7)."""
+        """Expected units, revenue and profit at the price with intervals, from the product's
+        sales history (``service.what_if``, issue #7); a one-line reason when it has none."""
         fn = getattr(self.service, "what_if", None)
         if not callable(fn) or not s.product_id:
             return
         try:
             w = fn(s.product_id, price, cost=session.cost)
-        except Exception as exc:  # no sales history for this product, or no demand model
+        except ValueError as exc:  # NoSalesHistory: no demand model, or no usable history
+            log.info("demand what-if unavailable: %s", exc)
+            _text_fact(say.sheet, "whatif_no_demand", re.sub(r"^product '[^']*': ", "", str(exc)))
+            say("- Demand: not estimated — {whatif_no_demand}.")
+            return
+        except Exception as exc:  # e.g. a product id the catalog does not hold
             log.info("demand what-if unavailable: %s", exc)
             return
         if w is None or getattr(w, "units", None) is None:
             return
         sheet = say.sheet
-        sheet.add(Fact("whatif_units", round(float(w.units), 0), "count", nouns=("units", "unit")))
         period = getattr(w, "period_days", None)
         _text_fact(sheet, "whatif_period", "month" if period and 27 <= period <= 31 else
                    (f"{period:g} days" if period else "period"))
-        line = "- Demand: about {whatif_units} units per {whatif_period} expected"
+        _text_fact(sheet, "whatif_level", f"{getattr(w, 'level', 0.9):.0%}")
+        say("- Demand, from this product's sales history (per {whatif_period}, "
+            "{whatif_level} intervals):")
+        units = ("whatif_units", "whatif_units_low", "whatif_units_high")
+        for fid, v in zip(units, (w.units, w.units_low, w.units_high)):
+            sheet.add(Fact(fid, round(float(v), 0), "count", nouns=("units", "unit")))
+        if round(float(w.units)) >= 1:
+            say("  - Units: about {whatif_units} units ({whatif_units_low} to {whatif_units_high} "
+                "units)")
+        elif round(float(w.units_high)) >= 1:  # "about 0 units" would read as a certainty
+            say("  - Units: almost none — fewer than one unit expected (at most "
+                "{whatif_units_high} units)")
+        else:
+            say("  - Units: almost none — fewer than one unit expected")
+        if w.revenue is not None:
+            for fid, v in zip(("whatif_revenue", "whatif_revenue_low", "whatif_revenue_high"),
+                              (w.revenue, w.revenue_low, w.revenue_high)):
+                _price_fact(sheet, fid, v)
+            say("  - Revenue: {whatif_revenue} ({whatif_revenue_low} to {whatif_revenue_high})")
         if getattr(w, "profit", None) is not None:
-            _price_fact(sheet, "whatif_period_profit", float(w.profit))
-            line += ", a profit of {whatif_period_profit}"
-        say(line + ".")
+            for fid, v in zip(("whatif_period_profit", "whatif_profit_low", "whatif_profit_high"),
+                              (w.profit, w.profit_low, w.profit_high)):
+                _price_fact(sheet, fid, v)
+            say("  - Profit: {whatif_period_profit} ({whatif_profit_low} to {whatif_profit_high})")
+        else:
+            say("  - Profit: tell me your unit cost (“my cost is …”) to see it.")
+        e = getattr(w, "elasticity", None) or {}
+        if e.get("beta") is not None:
+            where = {"product": "its own sales", "pooled": "its own sales, pooled with its category",
+                     "category": "its category's sales", "global": "all products' sales"}
+            text = f"{e['beta']:+.2f}"
+            if e.get("low") is not None and e.get("high") is not None:
+                text += f" ({e.get('level', 0.9):.0%} interval {e['low']:+.2f} to {e['high']:+.2f})"
+            _text_fact(sheet, "whatif_elasticity", text)
+            _text_fact(sheet, "whatif_elasticity_source",
+                       where.get(str(e.get("source")), str(e.get("source"))))
+            say("  - Price elasticity: {whatif_elasticity}, from {whatif_elasticity_source}")
+        if getattr(w, "extrapolated", False):
+            if e.get("observed_low") is not None and e.get("observed_high") is not None:
+                _price_fact(sheet, "whatif_sold_low", e["observed_low"])
+                _price_fact(sheet, "whatif_sold_high", e["observed_high"])
+                say("  - ⚠ {whatif_price} is outside the prices it sold at ({whatif_sold_low} to "
+                    "{whatif_sold_high}): these figures are extrapolated, treat them with care.")
+            else:
+                say("  - ⚠ {whatif_price} is outside the prices it sold at: these figures are "
+                    "extrapolated, treat them with care.")
 
     def _set_policy(self, intent: Intent, session: ChatSession) -> Reply:
         old = (session.policy, session.cost, session.current_price)

@@ -7,6 +7,9 @@ Use::
     fig = competitors_figure([("shopA", 529.0), ("shopB", 575.0)], recommended=549, currency="INR")
     png = figure_png(fig)      # bytes, e.g. for a file or an <img>
     fig = figure_for_suggestion(suggestion)   # both panels for one Suggestion
+    fig = demand_figure(service.what_if_curve("bed1", 35, 50, n=31, cost=30).points,
+                        current=44.9, recommended=42.0, candidate=47.5, currency="BRL",
+                        observed=(39.2, 45.9))   # expected units and profit vs price
 
 Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot): pyplot keeps global
 state, which the UI's worker threads would share. Inputs are validated: a price that is not a
@@ -28,6 +31,9 @@ INTERVAL_COLOR = "#8fd1ae"
 CURRENT_COLOR = "#b0413e"
 BAR_COLOR = "#5b7db1"
 CHEAPER_COLOR = "#d08c2f"
+CANDIDATE_COLOR = "#6a3d9a"
+PROFIT_COLOR = "#b35806"
+OBSERVED_COLOR = "#dddddd"
 
 
 def _price(name: str, value: Any, allow_none: bool = False) -> float | None:
@@ -154,6 +160,94 @@ def figure_for_suggestion(s: Any) -> Figure:
                      s.interval.low, s.interval.high, s.currency, band)
     draw_competitors(bottom, [(c.competitor, c.price) for c in ev.competitors],
                      s.recommended_price, s.current_price, s.currency)
+    return fig
+
+
+def _field(point: Any, name: str) -> Any:
+    return point.get(name) if isinstance(point, dict) else getattr(point, name, None)
+
+
+def _amount(name: str, value: Any) -> float | None:
+    """A finite number (units, profit: may be 0 or negative) or None."""
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return v
+
+
+def draw_demand(ax_units: Any, ax_money: Any, points: Sequence[Any],
+                current: float | None = None, recommended: float | None = None,
+                candidate: float | None = None, currency: str | None = None,
+                observed: tuple[float, float] | None = None, period: str = "month") -> None:
+    """Expected units (top) and profit (bottom; revenue when no point has a profit) against
+    price, each with its interval band; the current, recommended and what-if prices as
+    vertical lines; the range of prices the product sold at shaded (outside it: extrapolated).
+
+    points: what-ifs (dicts or objects with price, units, units_low, units_high, profit,
+    profit_low, profit_high, revenue, revenue_low, revenue_high), e.g.
+    ``PricingService.what_if_curve(...).points``.
+    """
+    rows = []
+    for i, pt in enumerate(points):
+        row = {"price": _price(f"points[{i}].price", _field(pt, "price"))}
+        for k in ("units", "units_low", "units_high", "profit", "profit_low", "profit_high",
+                  "revenue", "revenue_low", "revenue_high"):
+            row[k] = _amount(f"points[{i}].{k}", _field(pt, k))
+        if row["units"] is None:
+            raise ValueError(f"points[{i}].units: expected a number, got None")
+        rows.append(row)
+    marks = [(name, _price(name, v, allow_none=True), color, style)
+             for name, v, color, style in (("current", current, CURRENT_COLOR, "--"),
+                                           ("suggested", recommended, RECOMMENDED_COLOR, "-"),
+                                           ("what-if", candidate, CANDIDATE_COLOR, ":"))]
+    if observed is not None:
+        o_lo, o_hi = (_price(f"observed[{i}]", v) for i, v in enumerate(observed))
+        if o_lo > o_hi:
+            raise ValueError(f"observed: low {o_lo} is above high {o_hi}")
+    if not rows:
+        _empty(ax_units, "no demand curve for this product")
+        _empty(ax_money, "")
+        ax_units.set_title("Demand what-if")
+        return
+    rows.sort(key=lambda r: r["price"])
+    xs = [r["price"] for r in rows]
+    money = "profit" if all(r["profit"] is not None for r in rows) else "revenue"
+    for ax, key, color, label in ((ax_units, "units", BAR_COLOR, "expected units"),
+                                  (ax_money, money, PROFIT_COLOR, f"expected {money}")):
+        if observed is not None:
+            ax.axvspan(o_lo, o_hi, color=OBSERVED_COLOR, alpha=0.6,
+                       label=f"sold at {_money(o_lo)}–{_money(o_hi)}")
+        lo = [r[f"{key}_low"] for r in rows]
+        hi = [r[f"{key}_high"] for r in rows]
+        if None not in lo and None not in hi:
+            ax.fill_between(xs, lo, hi, color=color, alpha=0.2, label="interval")
+        ax.plot(xs, [r[key] for r in rows], color=color, linewidth=2, label=label)
+        for name, v, mcolor, style in marks:
+            if v is not None:
+                ax.axvline(v, color=mcolor, linestyle=style, linewidth=1.8,
+                           label=f"{name} {_money(v)}")
+        ax.legend(fontsize=7, loc="upper right", frameon=False)
+    if money == "profit":
+        ax_money.axhline(0, color="#999999", linewidth=0.8)
+    ax_units.set_ylabel(f"units per {period}")
+    ax_money.set_ylabel(f"{money} per {period}" + ("" if money == "profit" else " (no unit cost)"))
+    ax_money.set_xlabel(_label(currency))
+    ax_units.set_title("Demand what-if: expected units and " + money)
+
+
+def demand_figure(points: Sequence[Any], current: float | None = None,
+                  recommended: float | None = None, candidate: float | None = None,
+                  currency: str | None = None, observed: tuple[float, float] | None = None,
+                  period: str = "month") -> Figure:
+    """Two stacked panels sharing the price axis (see ``draw_demand``)."""
+    fig = _new_figure(width=7.2, height=5.2)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    draw_demand(top, bottom, points, current, recommended, candidate, currency, observed, period)
     return fig
 
 

@@ -27,13 +27,14 @@ from typing import Any, Iterable, Mapping, Sequence
 import networkx as nx
 import pandas as pd
 
-from assistant.demand_advisor import DemandAdvisor
+from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import build_fact_sheet
 from assistant.guardrails import GuardrailPolicy, apply_guardrails
 from assistant.suggestion import (Comparable, CompetitorOfferOut, Driver, Evidence,
                                   ExplanationOut, GroupStats, GuardrailStep, Interval,
-                                  SuggestOptions, Suggestion)
+                                  SuggestOptions, Suggestion, WhatIfCurve, WhatIfOut,
+                                  WhatIfResult)
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
 from graph.features import GraphFeaturizer
@@ -183,6 +184,36 @@ class PricingService:
                                    price_index=(round(own_price / o["price"], 4)
                                                 if own_price and o["price"] else None))
                 for o in ev.get("offers", []) if o.get("latest", True)]
+
+    # ---------------------------------------------------------------- demand what-ifs
+    def what_if(self, product_id: str, price: float, cost: float | None = None) -> WhatIfResult:
+        """Expected units, revenue and profit per period at ``price``, with intervals, from the
+        product's sales history (issue #7). ``cost`` None: the catalog's unit cost, if any
+        (without one, profit is None). Raises UnknownProduct; NoSalesHistory (a ValueError)
+        when no demand model is loaded or the product has no usable history; ValueError for a
+        price that is not a positive number."""
+        advisor, row = self._demand_for(product_id)
+        cost = cost if cost is not None else _num(row.get("cost"))
+        out = advisor.what_if(product_id, price, cost)
+        return WhatIfResult(**out, currency=_plain(row.get("currency")), cost=cost)
+
+    def what_if_curve(self, product_id: str, lo: float | None = None, hi: float | None = None,
+                      n: int = 21, cost: float | None = None) -> WhatIfCurve:
+        """``what_if`` at ``n`` evenly spaced prices from ``lo`` to ``hi`` (default: the
+        prices the product sold at, widened by the advisor's margin). Same errors as what_if."""
+        advisor, row = self._demand_for(product_id)
+        cost = cost if cost is not None else _num(row.get("cost"))
+        points = advisor.curve(product_id, lo, hi, n, cost)
+        return WhatIfCurve(product_id=product_id, currency=_plain(row.get("currency")), cost=cost,
+                           elasticity=advisor.describe(product_id),
+                           points=[WhatIfOut(**p) for p in points])
+
+    def _demand_for(self, product_id: str) -> tuple[DemandAdvisor, pd.Series]:
+        row = self._row(product_id)
+        if self.demand is None:
+            raise NoSalesHistory("no sales history loaded: demand what-ifs are unavailable "
+                                 "(set PRICING_SALES to a catalog with a sales table)")
+        return self.demand, row
 
     def _resolve(self, target: ProductIn | str | Mapping[str, Any]) -> _Resolved:
         if isinstance(target, str):

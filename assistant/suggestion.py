@@ -127,8 +127,47 @@ class Evidence(BaseModel):
 class Inventory(BaseModel):
     """Stock to sell within a number of days: asks for the clearance price (issue #7)."""
 
-    stock: float = Field(gt=0, le=1e9, allow_inf_nan=False)
-    days: float = Field(gt=0, le=3650, allow_inf_nan=False)
+    stock: float = Field(gt=0, le=1e9, allow_inf_nan=False,
+                         description="units on hand to sell (above 0)")
+    days: float = Field(gt=0, le=3650, allow_inf_nan=False,
+                        description="target sell-through period in days (above 0, at most 3650)")
+
+
+class WhatIfOut(BaseModel):
+    """Expected outcome per period at one candidate price, with intervals (a what-if)."""
+
+    price: float
+    units: float | None = Field(description="expected units sold per period")
+    units_low: float | None
+    units_high: float | None
+    revenue: float | None
+    revenue_low: float | None
+    revenue_high: float | None
+    profit: float | None = Field(default=None, description="None without a cost")
+    profit_low: float | None = None
+    profit_high: float | None = None
+    extrapolated: bool = Field(description="price outside the prices the product sold at")
+    level: float = Field(description="coverage of the intervals, e.g. 0.9")
+    period_days: float = Field(description="length of the period (a month for monthly history)")
+
+
+class WhatIfResult(WhatIfOut):
+    """``PricingService.what_if``: one candidate price for a catalog product with sales."""
+
+    product_id: str
+    currency: str | None = None
+    cost: float | None = Field(default=None, description="the unit cost used for profit")
+    elasticity: dict = Field(description="beta, its interval, source, flags, observed prices")
+
+
+class WhatIfCurve(BaseModel):
+    """``PricingService.what_if_curve``: what-ifs at evenly spaced prices."""
+
+    product_id: str
+    currency: str | None = None
+    cost: float | None = None
+    elasticity: dict
+    points: list[WhatIfOut]
 
 
 class SuggestOptions(BaseModel):

@@ -24,6 +24,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from pydantic import ValidationError
 
 from assistant.chat import ChatAgent, ChatSession
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
-from assistant.plots import comparables_figure, competitors_figure
+from assistant.plots import comparables_figure, competitors_figure, demand_figure
 from assistant.suggestion_store import FeedbackIn, UnknownSuggestion
 from graph.contracts import ProductIn
 
@@ -151,6 +152,45 @@ def _figures(s: Any) -> tuple[Any, Any]:
     return f1, f2
 
 
+DEMAND_POINTS = 41
+
+
+def demand_panel(service: Any, s: Any, candidate: float | None = None,
+                 cost: float | None = None) -> tuple[Any, str]:
+    """The workspace's what-if: (figure, note) for a suggestion's catalog product with sales
+    history, else (None, a message saying why there is no curve). The curve spans the prices
+    the product sold at (±10%) and the current, suggested and what-if prices."""
+    pid = getattr(s, "product_id", None)
+    if not pid or pid not in service.products.index:
+        return None, ("**Demand what-if:** give a catalog *Product id* with sales history to "
+                      "see expected units and profit against price.")
+    if not callable(getattr(service, "what_if_curve", None)):
+        return None, "**Demand what-if:** this service has no demand model."
+    try:
+        base = service.what_if_curve(pid, n=2, cost=cost)   # the observed range, cheaply
+        e = base.elasticity
+        prices = [base.points[0].price, base.points[-1].price, s.current_price,
+                  s.recommended_price, candidate]
+        prices = [float(p) for p in prices if p]
+        curve = service.what_if_curve(pid, min(prices) * 0.95, max(prices) * 1.05,
+                                      DEMAND_POINTS, cost=cost)
+    except ValueError as exc:  # NoSalesHistory: no demand model, or no usable history
+        why = re.sub(r"^product '[^']*': ", "", str(exc))
+        return None, f"**Demand what-if:** not available for `{pid}` — {why}."
+    period = curve.points[0].period_days if curve.points else None
+    fig = demand_figure(curve.points, current=s.current_price, recommended=s.recommended_price,
+                        candidate=candidate, currency=s.currency,
+                        observed=(e["observed_low"], e["observed_high"])
+                        if e.get("observed_low") and e.get("observed_high") else None,
+                        period="month" if period and 27 <= period <= 31 else f"{period:g} days")
+    note = (f"**Demand what-if** for `{pid}`: price elasticity {e['beta']:+.2f} "
+            f"({e['level']:.0%} interval {e['low']:+.2f} to {e['high']:+.2f}, source "
+            f"{e['source']}); shaded bands are {curve.points[0].level:.0%} intervals.")
+    if curve.cost is None:
+        note += " Give a unit cost to see profit instead of revenue."
+    return fig, note
+
+
 # ----------------------------------------------------------------------------- the app
 def build_ui(service: Any, agent: ChatAgent | None = None,
              extra_tabs: Sequence[Callable[[Any], None]] = (), k_comparables: int = 20) -> gr.Blocks:
@@ -217,15 +257,32 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
 
     # ------------------------------------------------------------ workspace handlers
     def ws_suggest(title, description, category, brand, cost, current, currency, min_margin, map_price,
-                   ceiling, max_change, ending, state):
+                   ceiling, max_change, ending, product_id, whatif, state):
         empty = (None, None, None, None, None)
-        product, policy, errors = workspace_inputs(title, description, category, brand, cost, current,
-                                                   currency, min_margin, map_price, ceiling,
-                                                   max_change, ending)
+        pid = (product_id or "").strip()
+        errors: list[str] = []
+        if pid:  # a catalog product: what the form leaves empty comes from the catalog
+            if pid not in service.products.index:
+                errors.append(f"Product id: `{pid}` is not in the catalog.")
+            else:
+                rec = service.product(pid)
+                title = title if (title or "").strip() else rec.get("title")
+                current = current if _num(current) else rec.get("price")
+                currency = rec.get("currency") or currency
+        candidate = None if _num(whatif) in (None, 0) else _num(whatif)
+        if whatif not in (None, "") and (_num(whatif) is None or _num(whatif) < 0):
+            errors.append(f"What-if price: must be a price above 0, got {whatif!r}.")
+        product, policy, form_errors = (workspace_inputs(title, description, category, brand, cost,
+                                                         current, currency, min_margin, map_price,
+                                                         ceiling, max_change, ending)
+                                        if not errors else (None, None, []))
+        errors += form_errors
         if errors:
             gr.Warning(" ".join(errors))
             card = "### ⚠ No suggestion — please fix the form\n" + "\n".join(f"- {e}" for e in errors)
-            return (card, *empty, None, "")
+            return (card, *empty, None, "", "", None)
+        if pid:
+            product = product.model_copy(update={"product_id": pid})
         try:
             s = service.suggest(product, SuggestOptions(explain=True, k_comparables=k_comparables,
                                                         policy=policy))
@@ -234,15 +291,16 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
             reply = agent._conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
                                           "workspace")
             return ("### ⚠ No suggestion — your guardrails contradict each other\n" + reply.text,
-                    *empty, None, "")
+                    *empty, None, "", "", None)
         except ValueError as exc:  # e.g. a price the guardrails cannot take
             gr.Warning(str(exc))
-            return f"### ⚠ No suggestion\n- {exc}", *empty, None, ""
+            return f"### ⚠ No suggestion\n- {exc}", *empty, None, "", "", None
         reply = agent.describe(s, cost=product.cost)
         card = reply.text + f"\n\n<sub>suggestion `{s.suggestion_id}` · model {s.model_version}</sub>"
         f1, f2 = _figures(s)
         cmp, comp, guard = _tables(s)
-        return card, f1, f2, cmp, comp, guard, s.suggestion_id, ""
+        f3, note = demand_panel(service, s, candidate, product.cost)
+        return card, f1, f2, cmp, comp, guard, s.suggestion_id, "", note, f3
 
     def ws_feedback(liked: bool):
         def fn(state: str | None, comment: str):
@@ -284,7 +342,11 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
                 ws_state = gr.State(None)   # the last suggestion id, for feedback
                 with gr.Row():
                     with gr.Column(scale=2):
-                        title = gr.Textbox(label="Title *", elem_id="ws-title")
+                        ws_pid = gr.Textbox(label="Product id (optional: a catalog product; fills "
+                                                  "empty fields, enables the demand what-if)",
+                                            elem_id="ws-product-id")
+                        title = gr.Textbox(label="Title * (from the catalog when a product id is given)",
+                                           elem_id="ws-title")
                         description = gr.Textbox(label="Description", lines=3, elem_id="ws-description")
                         category = gr.Dropdown(choices=[""] + categories, value="", label="Category",
                                                allow_custom_value=True, filterable=True,
@@ -307,6 +369,8 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
                                 ceiling = gr.Number(label="Ceiling (0 = none)", elem_id="ws-ceiling")
                             ending = gr.Radio(choices=ENDINGS, value="none", label="Price ending",
                                               elem_id="ws-ending")
+                        whatif = gr.Number(label="What-if price (0 = none; marked on the demand plot)",
+                                           elem_id="ws-whatif")
                         go = gr.Button("Suggest a price", variant="primary", elem_id="ws-go")
                     with gr.Column(scale=3):
                         card = gr.Markdown("Fill in the form and press **Suggest a price**.",
@@ -320,6 +384,9 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
                                            elem_id="ws-plot-comparables")
                         plot_comp = gr.Plot(label="Competitor prices", format="png",
                                             elem_id="ws-plot-competitors")
+                        demand_note = gr.Markdown(elem_id="ws-demand-note")
+                        plot_demand = gr.Plot(label="Demand what-if", format="png",
+                                              elem_id="ws-plot-demand")
                 with gr.Accordion("Evidence tables", open=False):
                     df_cmp = gr.Dataframe(label="Comparable products", interactive=False,
                                           elem_id="ws-comparables", wrap=True)
@@ -328,9 +395,10 @@ def build_ui(service: Any, agent: ChatAgent | None = None,
                     df_guard = gr.Dataframe(label="Guardrails applied", interactive=False,
                                             elem_id="ws-guardrails", wrap=True)
                 form = [title, description, category, brand, cost, current, currency, min_margin,
-                        map_price, ceiling, max_change, ending, ws_state]
+                        map_price, ceiling, max_change, ending, ws_pid, whatif, ws_state]
                 go.click(ws_suggest, form,
-                         [card, plot_cmp, plot_comp, df_cmp, df_comp, df_guard, ws_state, ws_status])
+                         [card, plot_cmp, plot_comp, df_cmp, df_comp, df_guard, ws_state, ws_status,
+                          demand_note, plot_demand])
                 ws_up.click(ws_feedback(True), [ws_state, ws_comment], [ws_status, ws_comment])
                 ws_down.click(ws_feedback(False), [ws_state, ws_comment], [ws_status, ws_comment])
 

@@ -131,3 +131,47 @@ def test_suggestion_over_http_is_demand_aware(client, service, pid):
     b = r.json()
     assert b["mode"] == "demand-aware" and b["evidence"]["elasticity"]["rule"] == "profit_optimum"
     assert b["recommended_price"] >= cost * 1.1 - 0.01
+
+
+def test_inventory_asks_for_the_clearance_price(client, service, pid):
+    est = service.demand.estimate(pid)
+    cost = round(est.price_range[0] * 0.6, 2)
+    base = {"product_id": pid, "explain": False, "policy": {"cost": cost, "min_margin": 0.1}}
+    plain = client.post("/v1/suggestions", json=base).json()
+    monthly = plain["evidence"]["elasticity"]["expected"]["units"]
+    stock = round(3 * monthly, 1)                     # three months' sales to clear in 30 days
+    r = client.post("/v1/suggestions", json={**base, "inventory": {"stock": stock, "days": 30}})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    e = b["evidence"]["elasticity"]
+    assert b["mode"] == "demand-aware" and e["rule"] == "clearance"
+    assert e["clearance_price"] == e["target_price"] and e["days_to_sell_out"] is not None
+    assert any(f"clearance: {stock:g} units in 30 days" in n for n in e["notes"])
+    # more stock than the profit optimum sells: a lower price, never under the cost floor
+    assert cost * 1.1 - 0.01 <= b["recommended_price"] <= plain["recommended_price"]
+    # batch items take the same option, item by item
+    r = client.post("/v1/suggestions/batch", json={"items": [
+        {**base, "inventory": {"stock": stock, "days": 30}}, base]})
+    res = r.json()["results"]
+    assert res[0]["suggestion"]["evidence"]["elasticity"]["rule"] == "clearance"
+    assert res[1]["suggestion"]["evidence"]["elasticity"]["rule"] == "profit_optimum"
+
+
+@pytest.mark.parametrize("inventory, field", [
+    ({"stock": -1, "days": 30}, "inventory.stock"),
+    ({"stock": 10, "days": 0}, "inventory.days"),
+    ({"stock": 10}, "inventory.days"),
+])
+def test_bad_inventory_names_the_field(client, pid, inventory, field):
+    r = client.post("/v1/suggestions", json={"product_id": pid, "inventory": inventory})
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
+    r = client.post("/v1/suggestions/batch", json={"items": [{"product_id": pid,
+                                                              "inventory": inventory}]})
+    assert r.status_code == 422 and r.json()["field"] == f"items.0.{field}", r.text
+
+
+def test_inventory_is_documented_in_openapi(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "clearance" in schemas["SuggestionRequest"]["properties"]["inventory"]["description"]
+    inv = schemas["Inventory"]["properties"]
+    assert inv["stock"]["description"] and inv["days"]["description"]

@@ -290,6 +290,55 @@ def test_unverified_line_is_never_shown():
     assert verify(text, sheet).ok
 
 
+@pytest.fixture(scope="module")
+def demand_agent(tiny_service, demo_dir, tmp_path_factory) -> ChatAgent:
+    """A chat over a service with the demo's retail sales history (demand what-ifs)."""
+    from assistant.demand_advisor import DemandAdvisor
+    from assistant.service import PricingService
+    from assistant.suggestion_store import SuggestionStore
+    from graph.adapters import load_path
+
+    cat = load_path(demo_dir / "retail_price")
+    svc = PricingService(tiny_service.graph, tiny_service.predictor,
+                         SuggestionStore(tmp_path_factory.mktemp("chat_demand") / "s.sqlite"),
+                         demand=DemandAdvisor().fit(cat.sales, cat.products, cat.offers))
+    return ChatAgent(svc, matcher=CatalogMatcher(list(svc.products.index), ["x"] * len(svc.products)))
+
+
+def test_what_if_shows_verified_demand_with_intervals(demand_agent):
+    svc = demand_agent.service
+    est = svc.demand.model_.estimates_
+    pid = sorted(p for p, e in est.items() if p in svc.products.index
+                 and e.source == "product" and e.high < -1)[0]
+    price = round(est[pid].ref_price, 2)
+    cost = round(price / 2, 2)
+    s = ChatSession()
+    demand_agent.reply(f"price {pid}, my cost is {cost}", s)
+    r = demand_agent.reply(f"what if I charge {price}?", s)
+    w = svc.what_if(pid, price, cost=cost)
+    assert r.intent == "what_if" and not w.extrapolated
+    assert not [d for d in r.dropped if "whatif_" in d and "cheap" not in d], r.dropped
+    money = lambda v: format_money(round(v, 2), "BRL")  # noqa: E731
+    assert "Demand, from this product's sales history (per month, 90% intervals):" in r.text
+    assert (f"Units: about {round(w.units):,} units ({round(w.units_low):,} to "
+            f"{round(w.units_high):,} units)") in r.text
+    assert f"Revenue: {money(w.revenue)} ({money(w.revenue_low)} to {money(w.revenue_high)})" in r.text
+    assert f"Profit: {money(w.profit)} ({money(w.profit_low)} to {money(w.profit_high)})" in r.text
+    assert f"Price elasticity: {w.elasticity['beta']:+.2f}" in r.text and "extrapolated" not in r.text
+
+    far = demand_agent.reply("what if I charge 1,299?", s)
+    assert format_money(1299, "BRL") in far.text and "Demand, from this product" in far.text
+    assert "outside the prices it sold at" in far.text and "extrapolated" in far.text
+    assert format_money(est[pid].price_range[1], "BRL") in far.text
+    assert not [d for d in far.dropped if "whatif_" in d and "cheap" not in d], far.dropped
+
+    no_sales = next(p for p in svc.products.index if not svc.demand.has_sales(p))
+    s2 = ChatSession()
+    demand_agent.reply(f"price {no_sales}", s2)
+    r = demand_agent.reply("what if I charge 10", s2)
+    assert "Demand: not estimated — no sales history for this product." in r.text
+
+
 # ----------------------------------------------------------------------------- LLM tool routing
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.plots import comparables_figure, competitors_figure, figure_for_suggestion, figure_png
+from assistant.plots import (comparables_figure, competitors_figure, demand_figure,
+                             figure_for_suggestion, figure_png)
 from assistant.suggestion import (Comparable, CompetitorOfferOut, Evidence, GroupStats, Interval,
-                                  Suggestion)
+                                  Suggestion, WhatIfOut)
 
 
 def _vlines(ax) -> list[float]:
@@ -72,3 +73,59 @@ def test_figure_for_suggestion_has_both_panels():
     top, bottom = figure_for_suggestion(s).axes
     assert 89.9 in _vlines(top) and 90 in _vlines(top)
     assert {89.9, 95.0} == set(_vlines(bottom))
+
+
+def _curve(cost: float | None = 20.0) -> list[WhatIfOut]:
+    """A constant-elasticity curve (beta -2 around 40 BRL / 10 units), ±30% intervals."""
+    out = []
+    for price in (30.0, 35.0, 40.0, 45.0, 50.0):
+        u = 10 * (price / 40) ** -2
+        m = None if cost is None else price - cost
+        out.append(WhatIfOut(price=price, units=u, units_low=0.7 * u, units_high=1.3 * u,
+                             revenue=price * u, revenue_low=0.7 * price * u,
+                             revenue_high=1.3 * price * u, profit=None if m is None else m * u,
+                             profit_low=None if m is None else 0.7 * m * u,
+                             profit_high=None if m is None else 1.3 * m * u,
+                             extrapolated=not 35 <= price <= 45, level=0.9, period_days=30.0))
+    return out
+
+
+def test_demand_figure_curves_bands_and_marked_prices():
+    fig = demand_figure(_curve(), current=44.9, recommended=38.0, candidate=47.5, currency="BRL",
+                        observed=(35.0, 45.0))
+    top, bottom = fig.axes
+    for ax, name in ((top, "expected units"), (bottom, "expected profit")):
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert {name, "interval", "current 44.90", "suggested 38.00", "what-if 47.50",
+                "sold at 35.00–45.00"} <= set(labels)
+        assert set(_vlines(ax)) == {44.9, 38.0, 47.5}
+        curve = next(line for line in ax.lines if line.get_label() == name)
+        assert list(curve.get_xdata()) == [30.0, 35.0, 40.0, 45.0, 50.0]
+        assert len(ax.collections) == 1            # the interval band (fill_between)
+    units = next(line for line in top.lines if line.get_label() == "expected units").get_ydata()
+    assert units[2] == pytest.approx(10) and list(units) == sorted(units, reverse=True)
+    profit = next(line for line in bottom.lines if line.get_label() == "expected profit").get_ydata()
+    assert profit[2] == pytest.approx((40 - 20) * 10)
+    assert "profit per month" in bottom.get_ylabel() and "BRL" in bottom.get_xlabel()
+    assert figure_png(fig)[:4] == b"\x89PNG"
+
+
+def test_demand_figure_without_cost_shows_revenue_and_empty_curve_a_message():
+    top, bottom = demand_figure(_curve(cost=None), recommended=40.0).axes
+    assert "expected revenue" in [line.get_label() for line in bottom.lines]
+    assert "no unit cost" in bottom.get_ylabel()
+    assert set(_vlines(top)) == {40.0}                     # only the prices given are marked
+    top, _ = demand_figure([], recommended=40.0).axes
+    assert any("no demand curve" in t.get_text() for t in top.texts)
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"points": [{"price": -1, "units": 1}]}, "points[0].price"),
+    ({"points": [{"price": 10, "units": float("inf")}]}, "points[0].units"),
+    ({"points": [{"price": 10, "units": None}]}, "points[0].units"),
+    ({"points": [], "candidate": 0}, "what-if"),
+    ({"points": [], "observed": (50, 40)}, "observed"),
+])
+def test_demand_figure_bad_values_are_named(kw, field):
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        demand_figure(**kw)

@@ -144,3 +144,68 @@ def test_batch_keeps_errors_with_their_items(tiny_service):
     single = tiny_service.suggest(good[0], SuggestOptions(explain=False), store=False)
     assert out[0].recommended_price == single.recommended_price
     assert out[0].evidence.drivers == single.evidence.drivers
+
+
+# ------------------------------------------------------------------ demand what-ifs (issue #7)
+
+@pytest.fixture(scope="module")
+def demand_service(tiny_service, demo_dir, tmp_path_factory):
+    """Our own service over the shared model with the demo's retail sales history."""
+    from assistant.demand_advisor import DemandAdvisor
+    from assistant.suggestion_store import SuggestionStore
+    from graph.adapters import load_path
+
+    cat = load_path(demo_dir / "retail_price")
+    advisor = DemandAdvisor().fit(cat.sales, cat.products, cat.offers)
+    store = SuggestionStore(tmp_path_factory.mktemp("svc_demand") / "s.sqlite")
+    return PricingService(tiny_service.graph, tiny_service.predictor, store, demand=advisor)
+
+
+def _elastic_id(service: PricingService) -> str:
+    est = service.demand.model_.estimates_
+    return sorted(p for p, e in est.items() if p in service.products.index
+                  and e.source == "product" and e.high < -1)[0]
+
+
+def test_what_if_known_answer_on_a_demo_product_with_sales(demand_service):
+    pid = _elastic_id(demand_service)
+    est = demand_service.demand.estimate(pid)
+    price, cost = est.ref_price, round(est.ref_price / 2, 2)
+    w = demand_service.what_if(pid, price, cost=cost)
+    # at the reference price the curve gives the reference quantity (the fit's anchor)
+    assert w.units == pytest.approx(est.ref_quantity) and w.units_low < w.units < w.units_high
+    assert w.revenue == pytest.approx(price * w.units)
+    assert w.profit == pytest.approx((price - cost) * w.units)
+    assert w.profit_low < w.profit < w.profit_high
+    assert (w.product_id, w.currency, w.cost, w.extrapolated) == (pid, "BRL", cost, False)
+    assert w.level == 0.9 and 27 <= w.period_days <= 31
+    assert w.elasticity["beta"] == round(est.beta, 4) and w.elasticity["source"] == "product"
+    assert demand_service.what_if(pid, price).profit is None     # no cost: no profit
+    # a higher price sells fewer units (elastic demand)
+    assert demand_service.what_if(pid, price * 1.2).units < w.units
+
+    c = demand_service.what_if_curve(pid, price * 0.9, price * 1.1, n=5, cost=cost)
+    assert [p.price for p in c.points] == pytest.approx([price * f for f in (0.9, 0.95, 1, 1.05, 1.1)])
+    assert c.points[2].units == pytest.approx(w.units) and c.currency == "BRL"
+    assert c.elasticity == w.elasticity
+    default = demand_service.what_if_curve(pid, n=3)
+    assert default.points[0].price == pytest.approx(est.price_range[0] * 0.9)
+
+
+def test_what_if_errors_without_sales_or_demand_model(demand_service, tiny_service):
+    from assistant.demand_advisor import NoSalesHistory
+
+    no_sales = next(p for p in demand_service.products.index
+                    if not demand_service.demand.has_sales(p))
+    with pytest.raises(NoSalesHistory, match="no sales history for this product"):
+        demand_service.what_if(no_sales, 10.0)
+    with pytest.raises(NoSalesHistory):
+        demand_service.what_if_curve(no_sales)
+    with pytest.raises(UnknownProduct):
+        demand_service.what_if("no-such-product", 10.0)
+    pid = _elastic_id(demand_service)
+    with pytest.raises(ValueError, match="price"):
+        demand_service.what_if(pid, 0.0)
+    bare = PricingService(tiny_service.graph, tiny_service.predictor, tiny_service.store, demand=None)
+    with pytest.raises(NoSalesHistory, match="no sales history loaded"):
+        bare.what_if(pid, 10.0)

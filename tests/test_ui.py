@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from assistant.facts import format_money
-from assistant.ui import workspace_inputs
+from assistant.ui import demand_panel, workspace_inputs
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,6 +39,37 @@ def test_form_errors_name_the_field():
                                                0, 0, 15, ".99")
     assert errors == [] and product.title == "Kettle" and product.price is None   # 0 = not given
     assert (policy.min_margin, policy.max_change, policy.ceiling, policy.ending) == (0.2, 0.15, None, ".99")
+
+
+
+def _sales_id(service) -> str:
+    if service.demand is None:
+        pytest.skip("no sales history loaded (run from the repository root: data/demo)")
+    est = service.demand.model_.estimates_
+    return sorted(p for p, e in est.items() if p in service.products.index
+                  and e.source == "product" and e.high < -1)[0]
+
+
+def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
+    from assistant.suggestion import SuggestOptions
+
+    pid = _sales_id(tiny_service)
+    s = tiny_service.suggest(pid, SuggestOptions(explain=False, k_comparables=0), store=False)
+    fig, note = demand_panel(tiny_service, s, candidate=s.recommended_price * 1.5, cost=1.0)
+    assert f"Demand what-if** for `{pid}`" in note and "price elasticity" in note
+    top, bottom = fig.axes
+    marks = {round(line.get_xdata()[0], 2) for line in top.lines if len(set(line.get_xdata())) == 1}
+    assert marks == {round(s.current_price, 2), s.recommended_price,
+                     round(s.recommended_price * 1.5, 2)}
+    xs = next(line for line in bottom.lines if line.get_label() == "expected profit").get_xdata()
+    assert xs[0] <= min(marks) and xs[-1] >= max(marks)     # the curve spans every marked price
+    other = next(p for p in tiny_service.products.index if not tiny_service.demand.has_sales(p))
+    s = tiny_service.suggest(other, SuggestOptions(explain=False, k_comparables=0), store=False)
+    assert demand_panel(tiny_service, s) == (
+        None, f"**Demand what-if:** not available for `{other}` — no sales history for this product.")
+    s.product_id = None
+    fig, note = demand_panel(tiny_service, s)
+    assert fig is None and "give a catalog *Product id*" in note
 
 
 # ----------------------------------------------------------------------------- browser fixtures
@@ -208,6 +239,23 @@ def test_workspace_shows_suggestion_plot_and_takes_feedback(open_page, tiny_serv
     page.locator("#ws-feedback-status").get_by_text("saved").wait_for()
     assert [(f.verdict, f.comment) for f in tiny_service.store.feedback_for(sid)] == [
         ("rejected", "competitors are cheaper")]
+
+
+def test_workspace_demand_what_if_plot_for_a_product_with_sales(open_page, tiny_service):
+    pid = _sales_id(tiny_service)
+    page = open_page()
+    page.get_by_role("tab", name="Workspace").click()
+    page.locator("#ws-product-id textarea").fill(pid)       # the title comes from the catalog
+    page.locator("#ws-cost input").fill("10")
+    page.locator("#ws-whatif input").fill("99")
+    page.locator("#ws-go").click()
+    page.locator("#ws-card").get_by_text("I suggest").wait_for()
+    page.locator("#ws-demand-note").get_by_text("Demand what-if").wait_for()
+    page.locator("#ws-plot-demand img").wait_for()
+    assert "price elasticity" in page.locator("#ws-demand-note").inner_text()
+    page.locator("#ws-product-id textarea").fill("no-such-product")
+    page.locator("#ws-go").click()
+    page.locator("#ws-card").get_by_text("Product id: no-such-product is not in the catalog").wait_for()
 
 
 def test_workspace_bad_input_shows_a_clear_message(open_page, tiny_service):
