@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
@@ -273,21 +274,47 @@ class PricingService:
                 out.append(exc)
         preds = (self.predictor.predict([r.record for _, r in resolved], drivers=True)
                  if resolved else [])
-        for (i, r), pred in zip(resolved, preds):
+        comparables = self._comparables_many(resolved, preds, per_item)
+        for (i, r), pred, comps in zip(resolved, preds, comparables):
             try:
-                out[i] = self._build(r, pred, per_item[i])
+                out[i] = self._build(r, pred, per_item[i], comps)
             except ValueError as exc:  # GuardrailConflict and out-of-range numbers
                 out[i] = exc
         if store:
             self.store.add_suggestions([x for x in out if isinstance(x, Suggestion)])
         return out  # type: ignore[return-value]
 
-    def _build(self, r: _Resolved, pred: Any, opts: SuggestOptions) -> Suggestion:
+    def _comparables_many(self, resolved: Sequence[tuple[int, _Resolved]], preds: Sequence[Any],
+                          per_item: Sequence[SuggestOptions]) -> list[list[dict] | None]:
+        """Comparables of a whole batch: one embedding search per (k, category) group."""
+        out: list[list[dict] | None] = [None] * len(preds)
+        by_k: dict[int, list[int]] = {}
+        for j, ((i, _), pred) in enumerate(zip(resolved, preds)):
+            if getattr(pred, "embedding", None) is not None:
+                by_k.setdefault(per_item[i].k_comparables, []).append(j)
+        for k, js in by_k.items():
+            if k == 0:
+                for j in js:
+                    out[j] = []
+                continue
+            found = self.predictor.neighbours_many(
+                np.stack([preds[j].embedding for j in js]),
+                [resolved[j][1].record.get("category_path") for j in js], k=k,
+                exclude_ids=[[resolved[j][1].product_id] for j in js])
+            for j, f in zip(js, found):
+                out[j] = f
+        return out
+
+    def _build(self, r: _Resolved, pred: Any, opts: SuggestOptions,
+               comparables: list[dict] | None = None) -> Suggestion:
         model_price = round(float(pred.p50), 2)
         interval = Interval(low=round(float(pred.low), 2), high=round(float(pred.high), 2),
                             coverage=float(pred.coverage))
 
-        evidence = self._evidence(r, model_price, opts.k_comparables, pred.drivers or {})
+        if comparables is None and getattr(pred, "embedding", None) is not None:
+            comparables = self._comparables_many([(0, r)], [pred], [opts])[0]
+        evidence = self._evidence(r, model_price, opts.k_comparables, pred.drivers or {},
+                                  comparables)
         cheapest = min((c.price for c in evidence.competitors), default=None)
 
         policy = opts.policy
@@ -349,7 +376,8 @@ class PricingService:
         return out  # type: ignore[return-value]
 
     def _evidence(self, r: _Resolved, model_price: float, k: int,
-                  drivers_log: Mapping[str, float]) -> Evidence:
+                  drivers_log: Mapping[str, float],
+                  found: list[dict] | None = None) -> Evidence:
         rec = r.record
         cat = self.featurizer.category_stats(rec.get("category_path"), currency=r.currency,
                                              exclude_product_id=r.product_id)
@@ -360,7 +388,9 @@ class PricingService:
                  if r.product_id in self.products.index else [])
         comparables = []
         if k:
-            for n in self.predictor.neighbours(rec, k=k, exclude_id=r.product_id):
+            if found is None:
+                found = self.predictor.neighbours(rec, k=k, exclude_id=r.product_id)
+            for n in found:
                 comparables.append(Comparable(**n))
         drivers = [Driver(group=g, effect_pct=round((math.exp(d) - 1) * 100, 2))
                    for g, d in drivers_log.items()]

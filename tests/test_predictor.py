@@ -101,6 +101,29 @@ def test_neighbours_and_embed(pred):
     assert len(whole) == 5
 
 
+def test_neighbours_many_matches_one_by_one_search(pred):
+    priced = pred.catalog_.dropna(subset=["category_path", "price"])
+    ids = priced["product_id"].astype(str).tolist()[:12]
+    preds = pred.predict(ids)
+    E = np.stack([p.embedding for p in preds])
+    # the prediction carries the embedding it used: the catalog's stored one
+    rows = [pred.catalog_.index[pred.catalog_["product_id"] == i][0] for i in ids]
+    assert np.allclose(E, pred.catalog_embeddings_[rows], atol=1e-6)
+    paths = priced["category_path"].tolist()[:12]
+    paths[0] = None                                           # whole catalog for one row
+    many = pred.neighbours_many(E, paths, k=4, exclude_ids=[[i] for i in ids])
+    for i, pid in enumerate(ids):
+        one = pred.neighbours(E[i], category_path=paths[i] or "", k=4, exclude_id=pid)
+        assert [n["product_id"] for n in many[i]] == [n["product_id"] for n in one]
+        assert pid not in [n["product_id"] for n in many[i]]
+    with pytest.raises(ValueError, match="embeddings must have shape"):
+        pred.neighbours_many(E[:, :5], paths, k=3)
+    with pytest.raises(ValueError, match="category paths for"):
+        pred.neighbours_many(E, paths[:3], k=3)
+    assert pred.neighbours_many(E, paths, k=0) == [[] for _ in ids]
+    assert "embedding" not in preds[0].to_dict()
+
+
 def test_service_facing_attributes(pred):
     assert pred.version and pred.featurizer_ is pred.graph_features
     assert pred.graph_.number_of_nodes() > len(pred.catalog_)

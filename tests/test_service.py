@@ -144,6 +144,12 @@ def test_batch_keeps_errors_with_their_items(tiny_service):
     single = tiny_service.suggest(good[0], SuggestOptions(explain=False), store=False)
     assert out[0].recommended_price == single.recommended_price
     assert out[0].evidence.drivers == single.evidence.drivers
+    # the batch's one-search-per-category comparables are the single path's
+    assert out[0].evidence.comparables == single.evidence.comparables
+    assert single.evidence.comparables and all(c.product_id != good[0]
+                                               for c in single.evidence.comparables)
+    by_record = tiny_service.predictor.neighbours(good[0], k=5)
+    assert [c.product_id for c in single.evidence.comparables] == [n["product_id"] for n in by_record]
 
 
 # ------------------------------------------------------------------ demand what-ifs (issue #7)
