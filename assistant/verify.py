@@ -318,11 +318,14 @@ def _directions(scan: str, sheet: FactSheet, mentions: list[_Mention], problems:
                     f"{b.id} ({b.format()}), but it is {_order(float(a.value), float(b.value))}")
 
 
-def _context(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
+def _context(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str],
+             nouns_in: str | None = None) -> None:
     """A comparison needs its direction word and its reference; a count needs its noun.
 
     "That is 12.2%." or "we used 2.4% comparable products" use a true number to say
-    nothing or something false.
+    nothing or something false. ``nouns_in``: the text before text facts were masked (same
+    length), where a count's noun is looked up — a text fact such as a driver named
+    "competitor offers" must not hide the noun of "3 competitor offers".
     """
     for s0, s1 in _sentences(scan):
         inside = [m for m in mentions if s0 <= m.start < s1]
@@ -346,7 +349,7 @@ def _context(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: li
                                     f"which the sentence does not mention")
             nouns = [f for f in facts if f.nouns]
             if nouns and len(nouns) == len(facts):
-                after = scan[m.end:m.end + 30].lower()
+                after = (nouns_in or scan)[m.end:m.end + 30].lower()
                 if not any(re.search(r"\b" + re.escape(n) + r"\b", after) for f in nouns for n in f.nouns):
                     problems.append(f"{{{facts[0].id}}} must be followed by what it counts "
                                     f"(e.g. '{facts[0].nouns[0]}')")
@@ -388,14 +391,14 @@ def verify(text: str, sheet: FactSheet, require: Sequence[str] = ()) -> Verifica
     rendered, scan, mentions, unknown = _render_spans(text, sheet)
     for fid in dict.fromkeys(unknown):
         problems.append(f"unknown placeholder {{{fid}}}: no such fact")
-    scan = _mask_text_facts(scan, sheet)
+    unmasked, scan = scan, _mask_text_facts(scan, sheet)
     leftover = re.sub(_PLACEHOLDER, "", text)
     if "{" in leftover or "}" in leftover:
         problems.append("stray brace in text")
     mentions = mentions + _numbers(scan, sheet, problems) + _names(scan, sheet)
     mentions.sort(key=lambda m: m.start)
     _directions(scan, sheet, mentions, problems)
-    _context(scan, sheet, mentions, problems)
+    _context(scan, sheet, mentions, problems, nouns_in=unmasked)
     _rankings(scan, sheet, mentions, problems)
     used = list(dict.fromkeys(i for m in mentions if m.source != "name" for i in m.fact_ids))
     for fid in require:

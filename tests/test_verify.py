@@ -114,3 +114,22 @@ def test_true_numbers_used_emptily_fail(sheet):
     # a count must say what it counts
     assert not verify("We recommend {recommended_price}, based on {comparables_count}.", sheet).ok
     assert verify("We recommend {recommended_price}, based on {comparables_count} similar items.", sheet).ok
+
+
+def test_text_fact_does_not_hide_a_counts_noun():
+    # the chat's driver labels are text facts; "competitor offers" is one of them, and masking
+    # it must not make "{competitor_count} competitor offers" look like a bare count
+    from assistant.facts import Fact
+
+    sh = build_fact_sheet(recommended_price=44.66, currency="BRL",
+                          competitor_prices=[39.24, 52.0, 60.0],
+                          cheapest_competitor_name="competitor_2")
+    sh.add(Fact("driver_1", "competitor offers", "text"))
+    text = ("Competitors: the cheapest of {competitor_count} competitor offers is "
+            "{cheapest_competitor} ({cheapest_competitor_name}), so the suggestion is "
+            "{vs_cheapest_competitor_pct} above it.")
+    v = verify(text, sh)
+    assert v.ok, v.problems
+    assert "3 competitor offers" in v.rendered
+    # still a bare count when the noun really is missing
+    assert not verify("The cheapest of {competitor_count} is {cheapest_competitor}.", sh).ok
