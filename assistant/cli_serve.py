@@ -154,7 +154,9 @@ def register(app: typer.Typer) -> None:
         app = create_app(service, settings)
         if ui:
             from assistant.ui import mount
+            from assistant.ui_curate import curate_tab_for
 
-            mount(app, service, path="/ui")
+            # Curate tab: commits need a curator name, and a curator key when auth is on.
+            mount(app, service, path="/ui", extra_tabs=[curate_tab_for(settings)])
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
         uvicorn.run(app, host=host, port=port, log_level="warning")
