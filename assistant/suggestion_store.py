@@ -7,12 +7,13 @@ Use::
     store.get_suggestion(suggestion_id)              # the stored Suggestion, evidence included
     store.add_feedback(FeedbackIn(suggestion_id=..., verdict="accepted"))
 
-One connection per call keeps it safe across the API's worker threads; WAL lets readers run
+One connection per thread (reused) keeps it safe across the API's worker threads; WAL lets readers run
 while a writer commits.
 """
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,19 +70,39 @@ class SuggestionStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
-        con.execute("PRAGMA foreign_keys=ON")
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
+        # One connection per thread, kept open: opening one per call cost ~3 ms of a ~20 ms
+        # suggestion. WAL + synchronous=NORMAL: a commit survives a crash of this process
+        # (not necessarily a power cut) without an fsync per suggestion.
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, check_same_thread=True)
+            con.execute("PRAGMA foreign_keys=ON")
+            con.execute("PRAGMA synchronous=NORMAL")
+            self._local.con = con
+            with self._lock:
+                self._all.append(con)
+        with con:
+            yield con
+
+    def close(self) -> None:
+        """Close every thread's connection (the store reopens on next use)."""
+        with self._lock:
+            for con in self._all:
+                try:
+                    con.close()
+                except sqlite3.ProgrammingError:  # made in another thread: it goes with it
+                    pass
+            self._all.clear()
+        self._local = threading.local()
 
     def add_suggestion(self, s: Suggestion) -> None:
         with self._connect() as con:

@@ -22,6 +22,7 @@ training and serving build the model inputs with the same code.
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -204,6 +205,20 @@ class Predictor:
         self.calibrator = calibrator
         self.metadata = metadata
         self.dense_names_ = list(metadata["dense_features"])
+        if catalog is not None and len(catalog) and catalog_embeddings is not None:
+            # Comparables are searched one category (with its sub-categories) at a time: with
+            # the catalog sorted by category path each such set is at most two contiguous
+            # slices of the embedding matrix, searched without copying it.
+            paths = catalog["category_path"].fillna("").astype(str).to_numpy(dtype=object)
+            order = np.argsort(paths, kind="stable")
+            if (order != np.arange(len(order))).any():
+                catalog = catalog.iloc[order].reset_index(drop=True)
+                catalog_embeddings = catalog_embeddings[order]
+                if catalog_review_embeddings:
+                    new_row = np.empty_like(order)
+                    new_row[order] = np.arange(len(order))
+                    catalog_review_embeddings = {int(new_row[k]): v for k, v in
+                                                 catalog_review_embeddings.items()}
         self.catalog_ = catalog if catalog is not None else pd.DataFrame(
             columns=["product_id", *RECORD_FIELDS[1:]])
         self.catalog_embeddings_ = catalog_embeddings
@@ -500,11 +515,18 @@ class Predictor:
         by_cat: dict[str, list[int]] = {}
         for i, c in enumerate(category_paths):
             by_cat.setdefault("" if _missing(c) else str(c), []).append(i)
+        priced = self._priced()
         for path, rows in by_cat.items():
-            idx = self._candidates(path)
+            slices = self._category_slices(path)
+            if not slices:
+                continue
+            idx = np.concatenate([np.arange(a, b) for a, b in slices])
+            sims = np.concatenate([E[rows] @ self.catalog_embeddings_[a:b].T for a, b in slices],
+                                  axis=1)                      # (len(rows), len(idx))
+            ok = priced[idx]
+            idx, sims = idx[ok], sims[:, ok]
             if len(idx) == 0:
                 continue
-            sims = E[rows] @ self.catalog_embeddings_[idx].T         # (len(rows), len(idx))
             for r, i in enumerate(rows):
                 skip = {self._pos[str(x)] for x in (exclude_ids[i] if exclude_ids else ())
                         if x is not None and not _missing(x) and str(x) in self._pos}
@@ -520,36 +542,36 @@ class Predictor:
         if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
             raise ValueError("this model was saved without a catalog snapshot")
 
-    def _candidates(self, category_path: str) -> np.ndarray:
-        """Priced catalog rows in ``category_path`` or below ("" = all); cached per path."""
-        cache = self.__dict__.setdefault("_cand_cache", {})
-        if category_path in cache:
-            return cache[category_path]
-        if "_path_rows" not in self.__dict__:
+    def _priced(self) -> np.ndarray:
+        if "_priced_mask" not in self.__dict__:
             price = self.catalog_["price"].to_numpy(dtype=np.float64)
-            priced = np.flatnonzero(np.isfinite(price) & (price > 0))
-            codes, uniques = pd.factorize(self.catalog_["category_path"].fillna("").astype(str)
-                                          .to_numpy()[priced])
-            order = np.argsort(codes, kind="stable")
-            cuts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-            # unique path -> its priced catalog rows (a category has a few thousand paths at most)
-            self._path_rows = {str(u): priced[order[cuts[j]:cuts[j + 1]]]
-                               for j, u in enumerate(uniques)}
-            self._all_priced = priced
+            self._priced_mask = np.isfinite(price) & (price > 0)
+            self._sorted_paths = self.catalog_["category_path"].fillna("").astype(str).tolist()
             cols = self.catalog_[["product_id", "title", "category_path", "brand", "price",
                                   "currency"]]
             self._rows = list(zip(*(cols[c].tolist() for c in cols.columns)))
+        return self._priced_mask
+
+    def _category_slices(self, category_path: str) -> list[tuple[int, int]]:
+        """Catalog rows in ``category_path`` or below ("" = all) as contiguous slices.
+
+        The catalog is sorted by path, so the path itself and the paths under it
+        (``path + " > " ...``) are each one run of rows (found by bisection).
+        """
+        self._priced()
+        paths = self._sorted_paths
         if not category_path:
-            cand = self._all_priced
-        else:
-            prefix = category_path + " > "
-            parts = [rows for p, rows in self._path_rows.items()
-                     if p == category_path or p.startswith(prefix)]
-            cand = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-        if len(cache) >= 4096:   # bounded: paths from requests may be arbitrary
-            cache.clear()
-        cache[category_path] = cand
-        return cand
+            return [(0, len(paths))] if paths else []
+        out = []
+        a, b = bisect.bisect_left(paths, category_path), bisect.bisect_right(paths, category_path)
+        if b > a:
+            out.append((a, b))
+        prefix = category_path + " > "
+        a = bisect.bisect_left(paths, prefix)
+        b = bisect.bisect_left(paths, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        if b > a:
+            out.append((a, b))
+        return out
 
     def _comparable(self, j: int, similarity: float) -> dict:
         pid, title, path, brand, price, currency = self._rows[j]

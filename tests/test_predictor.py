@@ -116,6 +116,16 @@ def test_neighbours_many_matches_one_by_one_search(pred):
         one = pred.neighbours(E[i], category_path=paths[i] or "", k=4, exclude_id=pid)
         assert [n["product_id"] for n in many[i]] == [n["product_id"] for n in one]
         assert pid not in [n["product_id"] for n in many[i]]
+    # brute force over the whole catalog agrees with the sorted-slice search
+    cat = pred.catalog_
+    for i in (1, 5):
+        path = paths[i]
+        inside = ((cat["category_path"] == path) | cat["category_path"].fillna("").str.startswith(
+            path + " > ")) & cat["price"].notna() & (cat["product_id"] != ids[i])
+        rows_in = np.flatnonzero(inside.to_numpy())
+        sims = pred.catalog_embeddings_[rows_in] @ E[i]
+        best = cat["product_id"].to_numpy()[rows_in[np.argsort(-sims, kind="stable")[:4]]]
+        assert [n["product_id"] for n in many[i]] == list(best)
     with pytest.raises(ValueError, match="embeddings must have shape"):
         pred.neighbours_many(E[:, :5], paths, k=3)
     with pytest.raises(ValueError, match="category paths for"):

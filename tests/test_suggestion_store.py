@@ -81,3 +81,9 @@ def test_concurrent_writers(tmp_path):
     for th in threads:
         th.join()
     assert not errors and store.counts()["suggestions"] == 80
+    # each thread wrote through its own kept-open connection: all visible to a fresh store,
+    # and the store reopens after close()
+    assert SuggestionStore(tmp_path / "s.sqlite").get_suggestion("3-19").suggestion_id == "3-19"
+    store.close()
+    assert store.counts()["suggestions"] == 80
+
