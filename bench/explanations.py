@@ -60,6 +60,11 @@ def main() -> None:
         "fallback": round(statuses["fallback"] / n, 3),
         "seconds_per_explanation_mean": round(float(np.mean(seconds)), 2),
         "seconds_per_explanation_p50": round(float(np.median(seconds)), 2),
+        "seconds_per_explanation_p90": round(float(np.percentile(seconds, 90)), 2),
+        "threads": args.threads, "artifact": str(args.artifact),
+        # a busy machine slows every figure: say how busy it was
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2))
