@@ -108,9 +108,12 @@ class TextEncoder:
 
     # ------------------------------------------------------------ encoding
     def fingerprint(self) -> str:
-        """Hash of the weights that can change by fine-tuning (cheap: top-layer tensors only)."""
+        """Hash of the weights that can change by fine-tuning (cheap: top-layer tensors only).
+
+        The weights alone, not the folder: a fine-tuned encoder saved and loaded again (e.g.
+        from the training cache) keeps its fingerprint, so its cached embeddings are reused.
+        """
         h = hashlib.sha1()
-        h.update(str(self.model_path.name).encode())
         for name, p in self.bert_.named_parameters():
             if "layer.5." in name or "layer.4." in name or "layer.0." in name:
                 h.update(p.detach().numpy().tobytes()[:4096])

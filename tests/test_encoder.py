@@ -55,6 +55,7 @@ def test_fine_tune_learns_and_round_trips(tmp_path):
     texts = [f"{rng.choice(words)} {rng.choice(words)} model {i}" for i in range(64)]
     y = rng.normal(5, 2, 64)          # arbitrary targets: only a tuned encoder can fit them
     before = enc.encode(texts[:4])
+    base_print = enc.fingerprint()
     s = enc.fine_tune(texts, y, val_texts=texts, val_y=y, train_layers=1, epochs=8,
                       batch_size=16, lr=3e-5, seed=0)
     assert s["loss_last"] < 0.6 * s["loss_first"]
@@ -65,6 +66,9 @@ def test_fine_tune_learns_and_round_trips(tmp_path):
     back = TextEncoder.load(tmp_path)
     assert back.fine_tuned_["steps"] == s["steps"] == 32
     assert np.allclose(back.encode(texts[:4]), after, atol=1e-5)
+    # the fingerprint (embedding-cache key) follows the weights, not the folder they came from
+    assert enc.fingerprint() != base_print
+    assert back.fingerprint() == enc.fingerprint()
 
 
 def test_fine_tune_bad_input(enc):
