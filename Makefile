@@ -37,11 +37,17 @@ test: setup
 	bash scripts/test-setup.sh
 	PRICING_THREADS=1 $(BIN)/python -m pytest -q
 
+# The speed benches use the full amazon_in_2023 model (~25 min to train on 2 cores, once).
+BENCH_MODEL ?= runs/full
+BENCH_DATA ?= ../shared/data/amazon_in_2023
+
 bench: setup
 	$(BIN)/python bench/graph_speed.py
 	$(BIN)/python bench/feature_speed.py
 	$(BIN)/python bench/accuracy.py
-	$(BIN)/python bench/api_load.py
+	test -d $(BENCH_MODEL) || $(BIN)/python -m assistant.cli train $(BENCH_DATA) --out $(BENCH_MODEL) --full
+	$(BIN)/python bench/latency.py --artifact $(BENCH_MODEL)
+	$(BIN)/python bench/api_load.py --artifact $(BENCH_MODEL) --db $(BENCH_MODEL)/graph.sqlite
 	$(BIN)/python bench/explanations.py
 	$(BIN)/python -m bench.elasticity
 
