@@ -31,7 +31,7 @@ import pandas as pd
 from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import build_fact_sheet
-from assistant.guardrails import GuardrailPolicy, apply_guardrails
+from assistant.guardrails import apply_guardrails
 from assistant.suggestion import (Comparable, CompetitorOfferOut, Driver, Evidence,
                                   ExplanationOut, GroupStats, GuardrailStep, Interval,
                                   SuggestOptions, Suggestion, WhatIfCurve, WhatIfOut,
@@ -285,18 +285,15 @@ class PricingService:
         return out  # type: ignore[return-value]
 
     def _comparables_many(self, resolved: Sequence[tuple[int, _Resolved]], preds: Sequence[Any],
-                          per_item: Sequence[SuggestOptions]) -> list[list[dict] | None]:
-        """Comparables of a whole batch: one embedding search per (k, category) group."""
-        out: list[list[dict] | None] = [None] * len(preds)
+                          per_item: Sequence[SuggestOptions]) -> list[list[dict]]:
+        """Comparables of a whole batch: one search of the predictions' own text embeddings
+        per (k, category) group."""
+        out: list[list[dict]] = [[] for _ in preds]
         by_k: dict[int, list[int]] = {}
-        for j, ((i, _), pred) in enumerate(zip(resolved, preds)):
-            if getattr(pred, "embedding", None) is not None:
+        for j, (i, _) in enumerate(resolved):
+            if per_item[i].k_comparables:
                 by_k.setdefault(per_item[i].k_comparables, []).append(j)
         for k, js in by_k.items():
-            if k == 0:
-                for j in js:
-                    out[j] = []
-                continue
             found = self.predictor.neighbours_many(
                 np.stack([preds[j].embedding for j in js]),
                 [resolved[j][1].record.get("category_path") for j in js], k=k,
@@ -311,10 +308,9 @@ class PricingService:
         interval = Interval(low=round(float(pred.low), 2), high=round(float(pred.high), 2),
                             coverage=float(pred.coverage))
 
-        if comparables is None and getattr(pred, "embedding", None) is not None:
+        if comparables is None:
             comparables = self._comparables_many([(0, r)], [pred], [opts])[0]
-        evidence = self._evidence(r, model_price, opts.k_comparables, pred.drivers or {},
-                                  comparables)
+        evidence = self._evidence(r, model_price, pred.drivers or {}, comparables)
         cheapest = min((c.price for c in evidence.competitors), default=None)
 
         policy = opts.policy
@@ -375,9 +371,8 @@ class PricingService:
         self.store.add_suggestions(out)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
 
-    def _evidence(self, r: _Resolved, model_price: float, k: int,
-                  drivers_log: Mapping[str, float],
-                  found: list[dict] | None = None) -> Evidence:
+    def _evidence(self, r: _Resolved, model_price: float, drivers_log: Mapping[str, float],
+                  comparables: list[dict]) -> Evidence:
         rec = r.record
         cat = self.featurizer.category_stats(rec.get("category_path"), currency=r.currency,
                                              exclude_product_id=r.product_id)
@@ -386,17 +381,11 @@ class PricingService:
                  if rec.get("brand") else None)
         comps = (self.competitors(r.product_id, own_price=model_price)
                  if r.product_id in self.products.index else [])
-        comparables = []
-        if k:
-            if found is None:
-                found = self.predictor.neighbours(rec, k=k, exclude_id=r.product_id)
-            for n in found:
-                comparables.append(Comparable(**n))
         drivers = [Driver(group=g, effect_pct=round((math.exp(d) - 1) * 100, 2))
                    for g, d in drivers_log.items()]
         drivers.sort(key=lambda d: -abs(d.effect_pct))
         return Evidence(
-            comparables=comparables, competitors=comps,
+            comparables=[Comparable(**n) for n in comparables], competitors=comps,
             category=_group(cat, rec.get("category_path") or "(unknown)"),
             brand=_group(brand, rec.get("brand")) if brand else None, drivers=drivers)
 

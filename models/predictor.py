@@ -26,9 +26,9 @@ import bisect
 import itertools
 import json
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -205,12 +205,14 @@ class Predictor:
         self.calibrator = calibrator
         self.metadata = metadata
         self.dense_names_ = list(metadata["dense_features"])
+        sorted_paths = None
         if catalog is not None and len(catalog) and catalog_embeddings is not None:
             # Comparables are searched one category (with its sub-categories) at a time: with
             # the catalog sorted by category path each such set is at most two contiguous
             # slices of the embedding matrix, searched without copying it.
             paths = catalog["category_path"].fillna("").astype(str).to_numpy(dtype=object)
             order = np.argsort(paths, kind="stable")
+            sorted_paths = paths[order].tolist()
             if (order != np.arange(len(order))).any():
                 catalog = catalog.iloc[order].reset_index(drop=True)
                 catalog_embeddings = catalog_embeddings[order]
@@ -221,6 +223,7 @@ class Predictor:
                                                  catalog_review_embeddings.items()}
         self.catalog_ = catalog if catalog is not None else pd.DataFrame(
             columns=["product_id", *RECORD_FIELDS[1:]])
+        self._sorted_paths = sorted_paths  # catalog_'s category paths, for _category_slices
         self.catalog_embeddings_ = catalog_embeddings
         self.catalog_review_embeddings_ = catalog_review_embeddings
         self._pos = {str(p): i for i, p in enumerate(self.catalog_["product_id"].tolist())}
@@ -515,7 +518,7 @@ class Predictor:
         by_cat: dict[str, list[int]] = {}
         for i, c in enumerate(category_paths):
             by_cat.setdefault("" if _missing(c) else str(c), []).append(i)
-        priced = self._priced()
+        priced = self._priced
         for path, rows in by_cat.items():
             slices = self._category_slices(path)
             if not slices:
@@ -542,15 +545,18 @@ class Predictor:
         if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
             raise ValueError("this model was saved without a catalog snapshot")
 
+    @cached_property
     def _priced(self) -> np.ndarray:
-        if "_priced_mask" not in self.__dict__:
-            price = self.catalog_["price"].to_numpy(dtype=np.float64)
-            self._priced_mask = np.isfinite(price) & (price > 0)
-            self._sorted_paths = self.catalog_["category_path"].fillna("").astype(str).tolist()
-            cols = self.catalog_[["product_id", "title", "category_path", "brand", "price",
-                                  "currency"]]
-            self._rows = list(zip(*(cols[c].tolist() for c in cols.columns)))
-        return self._priced_mask
+        """Catalog rows with a usable price (the only ones offered as comparables)."""
+        price = self.catalog_["price"].to_numpy(dtype=np.float64)
+        return np.isfinite(price) & (price > 0)
+
+    @cached_property
+    def _rows(self) -> list[tuple]:
+        """The fields a comparable shows, per catalog row (plain tuples: no pandas per hit)."""
+        cols = self.catalog_[["product_id", "title", "category_path", "brand", "price",
+                              "currency"]]
+        return list(zip(*(cols[c].tolist() for c in cols.columns)))
 
     def _category_slices(self, category_path: str) -> list[tuple[int, int]]:
         """Catalog rows in ``category_path`` or below ("" = all) as contiguous slices.
@@ -558,7 +564,6 @@ class Predictor:
         The catalog is sorted by path, so the path itself and the paths under it
         (``path + " > " ...``) are each one run of rows (found by bisection).
         """
-        self._priced()
         paths = self._sorted_paths
         if not category_path:
             return [(0, len(paths))] if paths else []
