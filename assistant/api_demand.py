@@ -20,29 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from assistant.demand_advisor import MAX_CURVE_POINTS
 from assistant.service import PricingService, UnknownProduct
+from assistant.suggestion import WhatIfOut
 
 MIN_PRICE = 0.01  # one minor unit, the smallest sellable price (as in the guardrails)
 MAX_PRICE = 1e9  # far beyond any catalog price; keeps the demand curve's arithmetic finite
-
-
-class WhatIfOut(BaseModel):
-    price: float
-    units: float | None
-    units_low: float | None
-    units_high: float | None
-    revenue: float | None
-    revenue_low: float | None
-    revenue_high: float | None
-    profit: float | None = Field(default=None, description="None without a cost")
-    profit_low: float | None = None
-    profit_high: float | None = None
-    extrapolated: bool = Field(description="price outside the prices the product sold at")
-    level: float
-    period_days: float
 
 
 class WhatIfResponse(WhatIfOut):
@@ -94,6 +79,6 @@ def demand_router(service: PricingService) -> APIRouter:
         out = _call(service.what_if_curve, product_id, low, high, n, cost)
         return CurveResponse(product_id=out.product_id, currency=out.currency,
                              elasticity=out.elasticity,
-                             points=[WhatIfOut(**p.model_dump()) for p in out.points])
+                             points=out.points)
 
     return router

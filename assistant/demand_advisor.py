@@ -53,7 +53,8 @@ import pandas as pd
 from assistant.guardrails import GuardrailPolicy, bounds
 from assistant.suggestion import DemandOutcome, ElasticityEvidence, Inventory
 from models.demand import (DEFAULT_BAND, DEFAULT_MARGIN, ClearancePrice, DemandOptimum, WhatIf,
-                           clearance_price, optimal_price, what_if, what_if_curve)
+                           clearance_price, optimal_price, positive_number, what_if,
+                           what_if_curve)
 from models.elasticity import ElasticityEstimate, ElasticityModel
 
 MAX_CURVE_POINTS = 200
@@ -242,8 +243,8 @@ class DemandAdvisor:
         observed prices ± ``margin``)."""
         est = self._curve_estimate(product_id)
         pmin, pmax = est.price_range
-        lo = pmin * (1 - self.margin) if lo is None else _positive("low", lo)
-        hi = pmax * (1 + self.margin) if hi is None else _positive("high", hi)
+        lo = pmin * (1 - self.margin) if lo is None else positive_number("low", lo)
+        hi = pmax * (1 + self.margin) if hi is None else positive_number("high", hi)
         if not isinstance(n, (int, np.integer)) or not 2 <= n <= MAX_CURVE_POINTS:
             raise ValueError(f"n must be an integer from 2 to {MAX_CURVE_POINTS}, got {n!r}")
         if lo >= hi:
@@ -311,16 +312,6 @@ def _r(v: float | None, digits: int = 2) -> float | None:
     if v is None or not math.isfinite(float(v)):
         return None
     return round(float(v), digits)
-
-
-def _positive(name: str, v: float) -> float:
-    try:
-        out = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {v!r}") from None
-    if not math.isfinite(out) or out <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-    return out
 
 
 __all__ = ["DemandAdvisor", "DemandAdvice", "DemandDecision", "NoSalesHistory",

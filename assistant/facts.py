@@ -205,7 +205,8 @@ def _direction(delta: float) -> Direction:
     return "equal" if round(delta, 2) == 0 else ("below" if delta < 0 else "above")
 
 
-def _finite(name: str, value: float | None) -> float | None:
+def finite_number(name: str, value: float | None) -> float | None:
+    """``value`` as a finite float (None stays None); a clear error naming ``name`` otherwise."""
     if value is None:
         return None
     try:
@@ -232,15 +233,15 @@ def _competitor_stats(
     count: int | None,
 ) -> tuple[float | None, float | None, int | None]:
     if prices_in is None:
-        lo = _finite("cheapest_competitor", cheapest)
-        md = _finite("competitor_median", median)
+        lo = finite_number("cheapest_competitor", cheapest)
+        md = finite_number("competitor_median", median)
         for name, v in (("cheapest_competitor", lo), ("competitor_median", md)):
             if v is not None and v <= 0:
                 raise ValueError(f"{name}: must be > 0, got {v}")
         return lo, md, _count("competitor_count", count)
     if cheapest is not None or median is not None:
         raise ValueError("pass competitor_prices or cheapest_competitor/competitor_median, not both")
-    prices = [_finite(f"competitor_prices[{i}]", p) for i, p in enumerate(prices_in)]
+    prices = [finite_number(f"competitor_prices[{i}]", p) for i, p in enumerate(prices_in)]
     bad = [p for p in prices if p is None or p <= 0]
     if bad:
         raise ValueError(f"competitor_prices: prices must be numbers > 0, got {bad}")
@@ -282,7 +283,7 @@ def build_fact_sheet(
     guardrails: plain-language names of the guardrails that changed the price, in order.
     Every comparison (percent and direction) is computed here.
     """
-    rec = _finite("recommended_price", recommended_price)
+    rec = finite_number("recommended_price", recommended_price)
     assert rec is not None
     if rec <= 0:
         raise ValueError(f"recommended_price: must be > 0, got {recommended_price!r}")
@@ -302,8 +303,8 @@ def build_fact_sheet(
     price("recommended_price", rec, "recommended price",
           ("recommended price", "suggested price", "recommendation", "our price", "new price"))
     if interval is not None:
-        lo = _finite("interval low", interval[0])
-        hi = _finite("interval high", interval[1])
+        lo = finite_number("interval low", interval[0])
+        hi = finite_number("interval high", interval[1])
         assert lo is not None and hi is not None
         if not lo <= hi:
             raise ValueError(f"interval: low {lo} is above high {hi}")
@@ -311,7 +312,7 @@ def build_fact_sheet(
                        label="low end of the likely price range",
                        phrase="a likely range of {interval_low} to {interval_high}"))
         price("interval_high", hi, "high end of the likely price range")
-    cp = _finite("current_price", current_price)
+    cp = finite_number("current_price", current_price)
     if cp is not None and cp > 0:
         price("current_price", cp, "current price", ("current price", "your price", "today's price",
                                                     "existing price", "present price"))
@@ -322,7 +323,7 @@ def build_fact_sheet(
                        reference="current_price", label="change from the current price",
                        phrase=("" if delta == 0 else f"{{change_amount}} {_direction(delta)} the current "
                                "price of {current_price}")))
-    med = _finite("category_median", category_median)
+    med = finite_number("category_median", category_median)
     if med is not None and med > 0:
         price("category_median", med, "median price in the category",
               ("category median", "median price", "median", "typical price", "category average"))
@@ -360,14 +361,14 @@ def build_fact_sheet(
         sheet.add(Fact("comparables_count", n_comp, "count", label="comparable products used",
                        nouns=("comparable", "comparables", "similar") + _PRODUCT_NOUNS,
                        phrase="{comparables_count} comparable products"))
-    c = _finite("cost", cost)
+    c = finite_number("cost", cost)
     if c is not None and c > 0:
         price("cost", c, "unit cost", ("unit cost", "cost", "cost price"))
         margin = round((rec - c) / rec * 100.0, 1)
         sheet.add(Fact("margin_pct", margin, "percent", label="margin on cost at the recommended price",
                        phrase="a margin of {margin_pct} on the unit cost of {cost}"))
     for i, (label, effect) in enumerate(drivers, start=1):
-        e = _finite(f"drivers[{i - 1}] effect", effect)
+        e = finite_number(f"drivers[{i - 1}] effect", effect)
         assert e is not None
         if not str(label).strip():
             raise ValueError(f"drivers[{i - 1}]: empty label")

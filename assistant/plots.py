@@ -24,7 +24,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from assistant.facts import CURRENCY_SYMBOLS
+from assistant.facts import CURRENCY_SYMBOLS, finite_number
 
 RECOMMENDED_COLOR = "#1f7a4d"
 INTERVAL_COLOR = "#8fd1ae"
@@ -167,19 +167,6 @@ def _field(point: Any, name: str) -> Any:
     return point.get(name) if isinstance(point, dict) else getattr(point, name, None)
 
 
-def _amount(name: str, value: Any) -> float | None:
-    """A finite number (units, profit: may be 0 or negative) or None."""
-    if value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return v
-
-
 def draw_demand(ax_units: Any, ax_money: Any, points: Sequence[Any],
                 current: float | None = None, recommended: float | None = None,
                 candidate: float | None = None, currency: str | None = None,
@@ -197,7 +184,7 @@ def draw_demand(ax_units: Any, ax_money: Any, points: Sequence[Any],
         row = {"price": _price(f"points[{i}].price", _field(pt, "price"))}
         for k in ("units", "units_low", "units_high", "profit", "profit_low", "profit_high",
                   "revenue", "revenue_low", "revenue_high"):
-            row[k] = _amount(f"points[{i}].{k}", _field(pt, k))
+            row[k] = finite_number(f"points[{i}].{k}", _field(pt, k))
         if row["units"] is None:
             raise ValueError(f"points[{i}].units: expected a number, got None")
         rows.append(row)

@@ -138,7 +138,7 @@ def what_if(price: float, cost: float | None, estimate: ElasticityEstimate,
             level: float | None = None) -> WhatIf:
     """Expected units, revenue and profit per period at ``price``, with intervals."""
     _need_demand(estimate)
-    price = _positive("price", price)
+    price = positive_number("price", price)
     cost = _cost(cost)
     units, lo, hi = estimate.quantity(price, level)
     if cost is None:
@@ -226,8 +226,8 @@ def optimal_price(cost: float | None, estimate: ElasticityEstimate, market_price
 def _search_range(estimate, market_price, cheapest, lower, upper, margin, band):
     """(lo, hi, name of lo, name of hi, flags, anchor): hard bounds over soft evidence."""
     flags: list[str] = []
-    hard_lo = _positive("lower", lower) if lower is not None else 0.0
-    hard_hi = _positive("upper", upper) if upper is not None else math.inf
+    hard_lo = positive_number("lower", lower) if lower is not None else 0.0
+    hard_hi = positive_number("upper", upper) if upper is not None else math.inf
     if hard_lo > hard_hi:
         raise ValueError(f"lower {hard_lo} is above upper {hard_hi}")
     pmin, pmax = estimate.price_range
@@ -237,7 +237,7 @@ def _search_range(estimate, market_price, cheapest, lower, upper, margin, band):
         flags.append("no_market_anchor")
         soft = obs
     else:
-        anchor = _positive("market_price", anchor)
+        anchor = positive_number("market_price", anchor)
         mkt = (anchor * (1 - band), anchor * (1 + band), "market_low", "market_high")
         soft = (max(obs[0], mkt[0]), min(obs[1], mkt[1]),
                 obs[2] if obs[0] >= mkt[0] else mkt[2], obs[3] if obs[1] <= mkt[1] else mkt[3])
@@ -282,14 +282,14 @@ def clearance_price(stock: float, days: float, estimate: ElasticityEstimate,
     ``what_if_curve``.
     """
     _need_demand(estimate)
-    stock = _positive("stock", stock)
-    days = _positive("days", days)
+    stock = positive_number("stock", stock)
+    days = positive_number("days", days)
     if lower is not None and upper is not None and lower > upper:
         raise ValueError(f"lower {lower} is above upper {upper}")
     pmin, pmax = estimate.price_range
     soft_lo, soft_hi = pmin * (1 - margin), pmax * (1 + margin)
-    hard_lo = _positive("lower", lower) if lower is not None else 0.0
-    hard_hi = _positive("upper", upper) if upper is not None else math.inf
+    hard_lo = positive_number("lower", lower) if lower is not None else 0.0
+    hard_hi = positive_number("upper", upper) if upper is not None else math.inf
     lo, hi = max(soft_lo, hard_lo), min(soft_hi, hard_hi)
     flags: list[str] = []
     if lo > hi:  # the hard bounds leave no room inside the evidence: nearest hard bound
@@ -341,7 +341,8 @@ def _extrapolated(price: float, estimate: ElasticityEstimate) -> bool:
     return price < pmin * (1 - 1e-6) or price > pmax * (1 + 1e-6)
 
 
-def _positive(name: str, value: float) -> float:
+def positive_number(name: str, value: float) -> float:
+    """``value`` as a finite float > 0; a clear error naming ``name`` otherwise."""
     try:
         out = float(value)
     except (TypeError, ValueError):
