@@ -551,6 +551,11 @@ class _Say:
                 dropped.append(line)
         return "\n".join(out).strip()
 
+    def reply(self, intent: str, suggestion_id: str | None = None) -> Reply:
+        """The verified lines as a chat reply, listing the lines that failed verification."""
+        dropped: list[str] = []
+        return Reply(self.text(dropped), intent, suggestion_id=suggestion_id, dropped=dropped)
+
 
 def _text_fact(sheet: FactSheet, fid: str, value: Any) -> str:
     sheet.add(Fact(fid, str(value), "text"))
@@ -729,8 +734,7 @@ class ChatAgent:
         say(*(template or text).split("\n"))
         if hint:
             _hint(say)
-        dropped: list[str] = []
-        return Reply(say.text(dropped), intent, dropped=dropped)
+        return say.reply(intent)
 
     def _policy_for(self, session: ChatSession) -> GuardrailPolicy:
         p = session.policy
@@ -780,8 +784,7 @@ class ChatAgent:
         if lead:
             say(*lead, "")
         self._say_suggestion(say, s, session)
-        dropped: list[str] = []
-        return Reply(say.text(dropped), intent, suggestion_id=s.suggestion_id, dropped=dropped)
+        return say.reply(intent, s.suggestion_id)
 
     # ------------------------------------------------------------ fact sheets
     def sheet(self, s: Any, session: ChatSession | None = None) -> FactSheet:
@@ -842,8 +845,7 @@ class ChatAgent:
         session = ChatSession(cost=cost)
         say = _Say(self.sheet(s, session))
         self._say_suggestion(say, s, session, hint=hint)
-        dropped: list[str] = []
-        return Reply(say.text(dropped), "describe", suggestion_id=s.suggestion_id, dropped=dropped)
+        return say.reply("describe", s.suggestion_id)
 
     def _say_suggestion(self, say: _Say, s: Any, session: ChatSession, hint: bool = True) -> None:
         sh = say.sheet
@@ -1024,8 +1026,7 @@ class ChatAgent:
         if s.abstain:
             self._say_abstain(say, s)
         say("", self._explanation_line(s, sheet))
-        dropped: list[str] = []
-        return Reply(say.text(dropped), "why", suggestion_id=s.suggestion_id, dropped=dropped)
+        return say.reply("why", s.suggestion_id)
 
     def _competitors(self, intent: Intent, session: ChatSession) -> Reply:
         missing = self._need_suggestion(session, "competitors")
@@ -1049,8 +1050,7 @@ class ChatAgent:
                     else f"- {{comp_{i}_name}} at {{comp_{i}_price}} is {{comp_{i}_vs_suggestion}} {d} "
                          f"our suggestion of {{recommended_price}}")
                 i += 1
-        dropped: list[str] = []
-        return Reply(say.text(dropped), "competitors", suggestion_id=s.suggestion_id, dropped=dropped)
+        return say.reply("competitors", s.suggestion_id)
 
     def _comparables(self, intent: Intent, session: ChatSession) -> Reply:
         missing = self._need_suggestion(session, "comparables")
@@ -1067,8 +1067,7 @@ class ChatAgent:
             while f"cmp_{i}_title" in sheet:
                 say(f"- {{cmp_{i}_title}} ({{cmp_{i}_id}}) at {{cmp_{i}_price}}, similarity {{cmp_{i}_similarity}}")
                 i += 1
-        dropped: list[str] = []
-        return Reply(say.text(dropped), "comparables", suggestion_id=s.suggestion_id, dropped=dropped)
+        return say.reply("comparables", s.suggestion_id)
 
     def _what_if(self, intent: Intent, session: ChatSession) -> Reply:
         missing = self._need_suggestion(session, "what_if")
@@ -1122,8 +1121,7 @@ class ChatAgent:
             say("- Margin: tell me your unit cost (“my cost is …”) to see it.")
         self._say_checks(say, price, s, session)
         self._say_demand(say, price, s, session)
-        dropped: list[str] = []
-        return Reply(say.text(dropped), "what_if", suggestion_id=s.suggestion_id, dropped=dropped)
+        return say.reply("what_if", s.suggestion_id)
 
     def _say_checks(self, say: _Say, price: float, s: Any, session: ChatSession) -> None:
         """Guardrail check of a what-if price, from the Bound objects (not check()'s strings)."""
@@ -1274,8 +1272,7 @@ class ChatAgent:
             say(f"- the {{c{i}_lo_rule}} of {{c{i}_lo}} is above the {{c{i}_up_rule}} of {{c{i}_up}}")
         say("Change one of these rules (e.g. “{ex_fix}”).")
         sheet.add(Fact("ex_fix", "remove my ceiling", "text"))
-        dropped: list[str] = []
-        return Reply(say.text(dropped), intent, dropped=dropped)
+        return say.reply(intent)
 
     # ------------------------------------------------------------ LLM routing (tool calling)
     def tools(self, session: ChatSession, text: str = "", sink: list[Reply] | None = None) -> list[Any]:
