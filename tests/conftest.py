@@ -1,8 +1,15 @@
-"""Shared test settings: one thread for torch and the local LLM, offline model hubs."""
+"""Shared test settings: one thread for torch and the local LLM, offline model hubs; the
+session's tiny model and service; :func:`live_server` for tests over real HTTP."""
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -14,6 +21,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
+
+
+@contextmanager
+def live_server(app: Any, name: str = "uvicorn-test") -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yield its base URL.
+
+    Fails the test when the server has not started within 30 s; stops it on exit.
+    """
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True, name=name)
+    th.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not th.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        th.join(10)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,3 +102,19 @@ def tiny_service(tiny_artifact, tmp_path_factory):
 
     db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
     return PricingService.from_paths(tiny_artifact, None, db, llm=None)
+
+
+def service_on_store_copy(service: Any, directory: Path) -> Any:
+    """A PricingService over ``service``'s model and a private SQLite copy of its graph (in
+    ``directory``), for tests that edit the graph without touching the shared one."""
+    from assistant.explain import Explainer
+    from assistant.service import PricingService
+    from assistant.suggestion_store import SuggestionStore
+    from graph.store import GraphStore
+
+    db = directory / "graph.sqlite"
+    with GraphStore(db) as store:
+        store.save(service.graph)
+        g = store.load()
+    return PricingService(g, service.predictor, SuggestionStore(directory / "suggestions.sqlite"),
+                          Explainer(None), graph_db=db)

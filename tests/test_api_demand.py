@@ -1,27 +1,18 @@
 """The what-if endpoints over real HTTP: a uvicorn server on a free loopback port, httpx."""
 from __future__ import annotations
 
-import socket
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 
 from assistant.api import ApiSettings, create_app
 from assistant.demand_advisor import DemandAdvisor
 from assistant.service import PricingService
 from assistant.suggestion_store import SuggestionStore
 from graph.adapters import load_path
+from tests.conftest import live_server
 
 KEY = "merchant-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +26,8 @@ def service(tiny_service, demo_dir, tmp_path_factory) -> PricingService:
 @pytest.fixture(scope="module")
 def base_url(service):
     app = create_app(service, ApiSettings(api_keys={KEY: "merchant"}))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as url:
+        yield url
 
 
 @pytest.fixture()

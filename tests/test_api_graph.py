@@ -6,59 +6,29 @@ nodes: the module shares one server, and no test depends on another's edits.
 """
 from __future__ import annotations
 
-import socket
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from assistant.api import ApiSettings, create_app
-from assistant.explain import Explainer
 from assistant.service import PricingService
-from assistant.suggestion_store import SuggestionStore
-from graph.store import GraphStore
+from tests.conftest import live_server, service_on_store_copy
 
 MERCHANT, CURATOR = "merchant-key", "curator-key"
 ACTOR = "curator:cura"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def svc(tiny_service, tmp_path_factory) -> PricingService:
-    d = tmp_path_factory.mktemp("graph_api")
-    db = d / "graph.sqlite"
-    with GraphStore(db) as store:
-        store.save(tiny_service.graph)
-        g = store.load()
-    return PricingService(g, tiny_service.predictor, SuggestionStore(d / "suggestions.sqlite"),
-                          Explainer(None), graph_db=db)
+    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("graph_api"))
 
 
 @pytest.fixture(scope="module")
 def base_url(svc):
     app = create_app(svc, ApiSettings(api_keys={MERCHANT: "merchant", CURATOR: "curator"}))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ Run alone: ``.venv/bin/pytest -q tests/test_ui.py -s`` (-s prints the chat reply
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from assistant.facts import format_money
 from assistant.ui import demand_panel, workspace_inputs
+from tests.conftest import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,7 +38,6 @@ def test_form_errors_name_the_field():
                                                0, 0, 15, ".99")
     assert errors == [] and product.title == "Kettle" and product.price is None   # 0 = not given
     assert (policy.min_margin, policy.max_change, policy.ceiling, policy.ending) == (0.2, 0.15, None, ".99")
-
 
 
 def _sales_id(service) -> str:
@@ -74,33 +72,16 @@ def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
 
 # ----------------------------------------------------------------------------- browser fixtures
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(tiny_service):
-    import uvicorn
-
     from assistant.api import ApiSettings, create_app
     from assistant.ui import mount
 
     app = create_app(tiny_service, ApiSettings(auth_disabled=True))
     mount(app, tiny_service, "/ui")
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True, name="uvicorn-ui-test")
-    th.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not th.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    with live_server(app, "uvicorn-ui-test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

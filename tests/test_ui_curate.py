@@ -9,22 +9,16 @@ Run alone: ``.venv/bin/pytest -q tests/test_ui_curate.py``
 """
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from assistant.explain import Explainer
 from assistant.service import PricingService
-from assistant.suggestion_store import SuggestionStore
 from assistant.ui_curate import (ACTIONS, CurateDesk, FormError, actions_for, build_edit,
                                  curator_keys_of, field_visibility, neighbourhood_figure)
 from graph.curation import Curator
-from graph.store import GraphStore
+from tests.conftest import live_server, service_on_store_copy
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,13 +29,7 @@ TIMEOUT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def svc(tiny_service, tmp_path_factory) -> PricingService:
-    d = tmp_path_factory.mktemp("curate_ui")
-    db = d / "graph.sqlite"
-    with GraphStore(db) as store:
-        store.save(tiny_service.graph)
-        g = store.load()
-    return PricingService(g, tiny_service.predictor, SuggestionStore(d / "suggestions.sqlite"),
-                          Explainer(None), graph_db=db)
+    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("curate_ui"))
 
 
 @pytest.fixture(scope="module")
@@ -258,16 +246,9 @@ def test_curator_keys_gate_editing(svc):
 
 # --------------------------------------------------------------------------- the browser
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(svc):
-    import uvicorn
-
     from assistant.api import ApiSettings, create_app
     from assistant.ui import mount
     from assistant.ui_curate import curate_tab_for
@@ -275,18 +256,8 @@ def server(svc):
     settings = ApiSettings(auth_disabled=True)
     app = create_app(svc, settings)
     mount(app, svc, "/ui", extra_tabs=[curate_tab_for(settings)])
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True, name="uvicorn-curate-test")
-    th.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not th.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(10)
+    with live_server(app, "uvicorn-curate-test") as url:
+        yield url
 
 
 def _fill(page, elem_id: str, text: str) -> None:
