@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 TORCH_INDEX ?=
 THREADS ?= 2
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint screenshots bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: setup
 	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
 	@echo "API: http://127.0.0.1:$(PORT)/docs (header X-API-Key, keys: $(API_KEYS))   UI: http://127.0.0.1:$(PORT)/ui"
 	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: setup
 	bash scripts/test-setup.sh

@@ -52,9 +52,18 @@ import pandas as pd
 
 from assistant.guardrails import GuardrailPolicy, bounds
 from assistant.suggestion import DemandOutcome, ElasticityEvidence, Inventory
-from models.demand import (DEFAULT_BAND, DEFAULT_MARGIN, ClearancePrice, DemandOptimum, WhatIf,
-                           clearance_price, optimal_price, positive_number, what_if,
-                           what_if_curve)
+from models.demand import (
+    DEFAULT_BAND,
+    DEFAULT_MARGIN,
+    ClearancePrice,
+    DemandOptimum,
+    WhatIf,
+    clearance_price,
+    optimal_price,
+    positive_number,
+    what_if,
+    what_if_curve,
+)
 from models.elasticity import ElasticityEstimate, ElasticityModel
 
 MAX_CURVE_POINTS = 200
@@ -103,7 +112,7 @@ class DemandAdvisor:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, sales: pd.DataFrame, products: pd.DataFrame | None = None,
-            offers: pd.DataFrame | None = None) -> "DemandAdvisor":
+            offers: pd.DataFrame | None = None) -> DemandAdvisor:
         """Fit the elasticity model on ``sales`` (product_id, date, price, quantity)."""
         if sales is None or len(sales) == 0:
             raise ValueError("sales: the table is empty; demand-aware pricing needs sales history")
@@ -114,7 +123,7 @@ class DemandAdvisor:
         return self
 
     @classmethod
-    def from_path(cls, path: str | Path, **params) -> "DemandAdvisor":
+    def from_path(cls, path: str | Path, **params) -> DemandAdvisor:
         """Load a catalog (``graph.adapters.load_path``) and fit on its sales, products, offers."""
         from graph.adapters import load_path
 

@@ -120,8 +120,9 @@ def prompt_fact_ids(sheet: FactSheet) -> list[str]:
     and redundant ones (change_amount beside change_pct) are left out: a 135M model copies
     better from a short menu. The verifier still accepts every fact in the sheet.
     """
-    extra = [f.id for f in sheet if re.fullmatch(r"(driver_\d+_effect|guardrail_\d+)", f.id)]
-    drivers = [f.id for f in sheet if re.fullmatch(r"driver_\d+", f.id)
+    # The two strongest drivers: the sheet lists every one, the prompt only what matters most.
+    extra = [f.id for f in sheet if re.fullmatch(r"driver_[12]_effect|guardrail_\d+", f.id)]
+    drivers = [f.id for f in sheet if re.fullmatch(r"driver_[12]", f.id)
                and f"{f.id}_effect" not in sheet]
     ids = [i for i in _PROMPT_FIRST if i in sheet] + extra + drivers + [i for i in _PROMPT_LAST if i in sheet]
     return ids

@@ -17,7 +17,10 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from assistant.suggestion import Suggestion
 
 FactKind = Literal["price", "percent", "count", "text"]
 Direction = Literal["below", "above", "equal"]
@@ -384,4 +387,104 @@ def build_fact_sheet(
         sheet.add(Fact(f"guardrail_{i}", str(g), "text", label="guardrail that changed the price"))
     if product_title:
         sheet.add(Fact("product_title", str(product_title), "text", label="product title"))
+    return sheet
+
+
+# ------------------------------------------------------------------ one sheet per suggestion
+DRIVER_LABELS = {
+    "text": "the product text", "reviews": "the reviews", "category": "the category prices",
+    "brand": "the brand's prices", "competitors": "competitor offers",
+    "attributes": "rating and rating count",
+}
+RULE_WORDS = {"floor": "cost floor", "map": "minimum advertised price (MAP)", "ceiling": "price ceiling",
+              "max_change": "maximum change", "max_above_cheapest": "competitor cap",
+              "ending": "price ending", "rounding": "rounding", "positive": "minimum price"}
+
+
+def text_fact(sheet: FactSheet, fid: str, value: Any) -> str:
+    """Add a text fact; return its ``{placeholder}``."""
+    sheet.add(Fact(fid, str(value), "text"))
+    return "{" + fid + "}"
+
+
+def price_fact(sheet: FactSheet, fid: str, value: float, label: str = "") -> str:
+    """Add a price fact in the sheet's currency; return its ``{placeholder}``."""
+    sheet.add(Fact(fid, round(float(value), 2), "price", currency=sheet.currency, label=label))
+    return "{" + fid + "}"
+
+
+def pct_fact(sheet: FactSheet, fid: str, value: float, label: str = "") -> str:
+    """Add a percentage fact; return its ``{placeholder}``."""
+    sheet.add(Fact(fid, round(float(value), 1), "percent", label=label))
+    return "{" + fid + "}"
+
+
+def compare_fact(sheet: FactSheet, fid: str, subject: str, reference: str) -> str:
+    """Add the comparison fact ``subject`` vs ``reference``; return its direction."""
+    pct, d = pct_diff(float(sheet[subject].value), float(sheet[reference].value))
+    sheet.add(Fact(fid, pct, "percent", direction=d, subject=subject, reference=reference,
+                   label=f"{subject} vs {reference}"))
+    return d
+
+
+def suggestion_fact_sheet(s: Suggestion, *, cost: float | None = None,
+                          in_catalog: bool | None = None) -> FactSheet:
+    """Every number a text about suggestion ``s`` may show, as facts: the one builder that the
+    service's explanation, the chat's replies and the explainer share.
+
+    cost: the unit cost the merchant gave (adds cost and margin facts). in_catalog: whether
+    ``s`` is for a catalog product (default: it has a product id). Every driver that moved the
+    price by at least 1% becomes a fact, strongest first; which of them a prompt shows is the
+    explainer's choice (:func:`assistant.explain.prompt_fact_ids`).
+    """
+    ev = s.evidence
+    cheapest = min(ev.competitors, key=lambda c: c.price, default=None)
+    drivers = [(DRIVER_LABELS.get(d.group, d.group.replace("_", " ")),
+                s.model_price - s.model_price / (1 + d.effect_pct / 100))
+               for d in ev.drivers if abs(d.effect_pct) >= 1 and d.effect_pct > -100]
+    cat = ev.category
+    cat_name = None
+    if cat is not None and cat.name and cat.name != "(unknown)":
+        # the level the statistics come from after back-off, not necessarily the leaf
+        cat_name = cat.name.split(" > ")[-1]
+    steps = [g for g in s.guardrails if g.rule != "rounding"]
+    sheet = build_fact_sheet(
+        recommended_price=s.recommended_price, currency=s.currency,
+        interval=(s.interval.low, s.interval.high), current_price=s.current_price,
+        category_median=cat.median if cat else None, category_name=cat_name,
+        category_count=cat.n if cat and cat.median else None,
+        competitor_prices=[c.price for c in ev.competitors] or None,
+        cheapest_competitor_name=cheapest.competitor if cheapest else None,
+        comparables_count=len(ev.comparables), drivers=drivers,
+        guardrails=[g.rule.replace("_", " ") for g in steps],
+        cost=cost, product_title=s.title)
+    sheet.add(Fact("interval_coverage", round(s.interval.coverage * 100, 1), "percent",
+                   label="nominal coverage of the interval"))
+    price_fact(sheet, "model_price", s.model_price, "the model's price before guardrails")
+    pct_fact(sheet, "confidence", s.confidence * 100, "confidence")
+    if in_catalog is None:
+        in_catalog = bool(s.product_id)
+    text_fact(sheet, "product_ref", f"catalog product {s.product_id}" if s.product_id and in_catalog
+              else "new product")
+    for i, c in enumerate(ev.comparables, start=1):
+        text_fact(sheet, f"cmp_{i}_title", c.title)
+        text_fact(sheet, f"cmp_{i}_id", c.product_id)
+        price_fact(sheet, f"cmp_{i}_price", c.price)
+        pct_fact(sheet, f"cmp_{i}_similarity", c.similarity * 100)
+    for i, c in enumerate(sorted(ev.competitors, key=lambda c: c.price), start=1):
+        text_fact(sheet, f"comp_{i}_name", c.competitor)
+        price_fact(sheet, f"comp_{i}_price", c.price)
+        compare_fact(sheet, f"comp_{i}_vs_suggestion", f"comp_{i}_price", "recommended_price")
+    for i, g in enumerate(steps, start=1):
+        text_fact(sheet, f"step_{i}_rule", RULE_WORDS.get(g.rule, g.rule.replace("_", " ")))
+        price_fact(sheet, f"step_{i}_before", g.before)
+        price_fact(sheet, f"step_{i}_after", g.after)
+    b = ev.brand
+    if b is not None and b.median is not None and b.name:
+        text_fact(sheet, "brand_name", b.name)
+        price_fact(sheet, "brand_median", b.median)
+        sheet.add(Fact("brand_count", b.n, "count", nouns=("products", "product", "items")))
+    if cat is not None and cat.p25 is not None and cat.p75 is not None and cat.median:
+        price_fact(sheet, "category_p25", cat.p25)
+        price_fact(sheet, "category_p75", cat.p75)
     return sheet

@@ -32,7 +32,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from assistant.service import PricingService
-from assistant.suggestion import SuggestOptions, Suggestion
+from assistant.suggestion import Suggestion, SuggestOptions
 from graph.schema import EdgeType, NodeType, split_node_id
 
 _TOL = 0.005  # half a minor unit: prices are rounded to cents

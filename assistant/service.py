@@ -20,9 +20,10 @@ import math
 import os
 import threading
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -30,12 +31,23 @@ import pandas as pd
 
 from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
-from assistant.facts import build_fact_sheet
+from assistant.facts import suggestion_fact_sheet
 from assistant.guardrails import apply_guardrails
-from assistant.suggestion import (Comparable, CompetitorOfferOut, Driver, Evidence,
-                                  ExplanationOut, GroupStats, GuardrailStep, Interval,
-                                  SuggestOptions, Suggestion, WhatIfCurve, WhatIfOut,
-                                  WhatIfResult)
+from assistant.suggestion import (
+    Comparable,
+    CompetitorOfferOut,
+    Driver,
+    Evidence,
+    ExplanationOut,
+    GroupStats,
+    GuardrailStep,
+    Interval,
+    Suggestion,
+    SuggestOptions,
+    WhatIfCurve,
+    WhatIfOut,
+    WhatIfResult,
+)
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
 from graph.features import GraphFeaturizer
@@ -43,12 +55,6 @@ from graph.products import product_table
 from graph.schema import now_iso
 from graph.store import GraphStore
 from models.predictor import Predictor
-
-DRIVER_LABELS = {
-    "text": "the product text", "reviews": "the reviews", "category": "the category prices",
-    "brand": "the brand's prices", "competitors": "competitor offers",
-    "attributes": "rating and rating count",
-}
 
 
 class UnknownProduct(KeyError):
@@ -97,7 +103,7 @@ class PricingService:
     @classmethod
     def from_paths(cls, artifact: str | Path, graph_db: str | Path | None = None,
                    suggestions_db: str | Path = "runs/suggestions.sqlite",
-                   llm: Any | None = "env", sales: str | Path | None = "env") -> "PricingService":
+                   llm: Any | None = "env", sales: str | Path | None = "env") -> PricingService:
         """Load the predictor, the graph (the store's, else the artifact's snapshot) and the LLM.
 
         ``sales``: a catalog path with a sales table (graph.adapters.load_path) for
@@ -124,7 +130,7 @@ class PricingService:
                    graph_db=graph_db, demand=demand)
 
     @classmethod
-    def from_env(cls) -> "PricingService":
+    def from_env(cls) -> PricingService:
         return cls.from_paths(os.environ.get("PRICING_ARTIFACT", "runs/model"),
                               os.environ.get("PRICING_GRAPH_DB", "runs/graph.sqlite"),
                               os.environ.get("PRICING_SUGGESTIONS_DB", "runs/suggestions.sqlite"))
@@ -390,22 +396,7 @@ class PricingService:
             brand=_group(brand, rec.get("brand")) if brand else None, drivers=drivers)
 
     def _explain(self, s: Suggestion, r: _Resolved) -> ExplanationOut:
-        ev = s.evidence
-        cheapest = min(ev.competitors, key=lambda c: c.price, default=None)
-        drivers = [(DRIVER_LABELS[d.group], s.model_price - s.model_price / (1 + d.effect_pct / 100))
-                   for d in ev.drivers[:2] if abs(d.effect_pct) >= 1]
-        sheet = build_fact_sheet(
-            recommended_price=s.recommended_price, currency=s.currency,
-            interval=(s.interval.low, s.interval.high), current_price=s.current_price,
-            category_median=ev.category.median if ev.category else None,
-            # the level the statistics come from after back-off, not necessarily the leaf
-            category_name=(ev.category.name.split(" > ")[-1] if ev.category else None),
-            category_count=ev.category.n if ev.category else None,
-            competitor_prices=[c.price for c in ev.competitors] or None,
-            cheapest_competitor_name=cheapest.competitor if cheapest else None,
-            comparables_count=len(ev.comparables), drivers=drivers,
-            guardrails=[g.rule.replace("_", " ") for g in s.guardrails if g.rule != "rounding"],
-            cost=r.cost, product_title=s.title)
+        sheet = suggestion_fact_sheet(s, cost=r.cost, in_catalog=r.product_id is not None)
         ctx = ProductContext(title=s.title, description=str(r.record.get("description") or ""),
                              reviews=tuple(r.record.get("reviews") or ())[:3],
                              brand=str(r.record.get("brand") or ""),

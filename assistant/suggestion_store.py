@@ -15,9 +15,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -55,7 +56,7 @@ class FeedbackIn(BaseModel):
     comment: str | None = Field(default=None, max_length=5000)
 
     @model_validator(mode="after")
-    def _edited_needs_price(self) -> "FeedbackIn":
+    def _edited_needs_price(self) -> FeedbackIn:
         if self.verdict == "edited" and self.edited_price is None:
             raise ValueError("edited_price is required when verdict is 'edited'")
         return self

@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from models.baselines import BASELINES, FrozenMiniLMRidge, SparseMLP  # noqa: E402
-from models.metrics import METRIC_NAMES, price_metrics  # noqa: E402
+from models.metrics import price_metrics  # noqa: E402
 from models.split import Split, make_split  # noqa: E402
 
 DATASETS = ("amazon_in_2023", "amazon_uk_toys")

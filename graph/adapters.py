@@ -36,8 +36,8 @@ Data sets (see ``data/README.md`` for provenance):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd

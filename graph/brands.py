@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 # Words that come before the brand, never are it. Matched case-insensitively.
 _LEADING = frozenset("""

@@ -24,12 +24,12 @@ offers, rows without ``source``.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 import gc
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from operator import itemgetter
 from datetime import date, datetime
+from operator import itemgetter
 
 import networkx as nx
 import numpy as np

@@ -22,9 +22,9 @@ fields that conflict. A row with several problems gives one Rejection listing th
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 
 import networkx as nx
@@ -199,7 +199,7 @@ def duplicate_brands(brands: list[tuple[str, str]], *, ratio: float = 0.9, min_l
         if key:
             by_key[key].append((nid, name))
     out: list[BrandDuplicate] = []
-    for key, group in by_key.items():
+    for group in by_key.values():
         if len(group) > 1:
             group.sort()
             out.append(BrandDuplicate([i for i, _ in group], [n for _, n in group],

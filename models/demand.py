@@ -50,8 +50,8 @@ the limit), ``inelastic`` (``beta >= -1``: no interior optimum, the cap binds),
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
 
 from models.elasticity import ElasticityEstimate, NoDemandModel
 

@@ -197,7 +197,7 @@ class ElasticityModel:
     # ------------------------------------------------------------------ fitting
 
     def fit(self, sales: pd.DataFrame, products: pd.DataFrame | None = None,
-            offers: pd.DataFrame | None = None) -> "ElasticityModel":
+            offers: pd.DataFrame | None = None) -> ElasticityModel:
         """Learn every product's elasticity from ``sales`` (product_id, date, price, quantity).
 
         ``products`` maps product_id -> category_path (products absent from it, or without a
@@ -298,7 +298,7 @@ class ElasticityModel:
         return out
 
     def _pooled_beta(self, pid: str, category: str | None, own: dict,
-                     prior: "_Prior") -> tuple[float, float, float, Source]:
+                     prior: _Prior) -> tuple[float, float, float, Source]:
         """(beta, se, weight of own data, source): own estimate combined with the prior."""
         m0, v0, prior_source = prior.for_category(category)
         if pid not in own:  # nothing of its own (even with pooling off): the prior
@@ -486,7 +486,7 @@ class _Prior:
     has_estimates: bool = False
 
     @classmethod
-    def learn(cls, b: dict, v: dict, cat: dict, model: ElasticityModel) -> "_Prior":
+    def learn(cls, b: dict, v: dict, cat: dict, model: ElasticityModel) -> _Prior:
         floor = model.min_tau ** 2
         if not b:
             return cls(tau2=model.prior_sd ** 2, global_mean=model.prior_beta,
@@ -608,7 +608,7 @@ def _fit_glm(data: pd.DataFrame, info: pd.DataFrame, model: ElasticityModel) -> 
     eta = linpred(theta, gamma)
     dev = deviance(np.exp(eta))
     it = 0
-    for it in range(1, model.max_iter + 1):
+    for it in range(1, model.max_iter + 1):  # noqa: B007 (the count is reported)
         mu = np.exp(eta)
         z = eta + (y - mu) / mu
         a_inv, b_blk, s_inv, r_i, r_s = _normal_equations(idx, n_prod, mu, x, s, z, slope, ridge)

@@ -57,7 +57,7 @@ PRICE_FEATURES = ("cat_median", "cat_p25", "cat_p75", "cat_median_d1", "cat_medi
                   "cat_median_d3", "brand_median", "comp_min", "comp_median", "comp_max",
                   "nb_median")
 COUNT_FEATURES = ("cat_count", "brand_count", "comp_count", "nb_count")
-# Driver groups (names shared with assistant.service.DRIVER_LABELS).
+# Driver groups (names shared with assistant.facts.DRIVER_LABELS).
 GROUPS = ("text", "reviews", "category", "brand", "competitors", "attributes")
 
 

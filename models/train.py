@@ -36,7 +36,7 @@ import platform
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import networkx as nx
@@ -51,9 +51,19 @@ from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
 from models.lexical import LexicalFeaturizer
 from models.metrics import price_metrics
-from models.predictor import (CATALOG, CATALOG_EMB, CATALOG_REV, ENCODER_DIR, GRAPH_DB,
-                              GRAPH_DIR, HEAD_DIR, LEXICAL_DIR, METADATA, dense_features,
-                              record_frame)
+from models.predictor import (
+    CATALOG,
+    CATALOG_EMB,
+    CATALOG_REV,
+    ENCODER_DIR,
+    GRAPH_DB,
+    GRAPH_DIR,
+    HEAD_DIR,
+    LEXICAL_DIR,
+    METADATA,
+    dense_features,
+    record_frame,
+)
 from models.split import make_split
 
 

@@ -1,7 +1,6 @@
 """graph.adapters on the demo sample (data/demo) and on small edited copies of it."""
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest

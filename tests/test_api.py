@@ -9,7 +9,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from assistant.api import ApiSettings, create_app
+from assistant.http.app import ApiSettings, create_app
 from tests.conftest import live_server
 
 MERCHANT, CURATOR = "merchant-key", "curator-key"

@@ -1,12 +1,11 @@
 """The what-if endpoints over real HTTP: a uvicorn server on a free loopback port, httpx."""
 from __future__ import annotations
 
-
 import httpx
 import pytest
 
-from assistant.api import ApiSettings, create_app
 from assistant.demand_advisor import DemandAdvisor
+from assistant.http.app import ApiSettings, create_app
 from assistant.service import PricingService
 from assistant.suggestion_store import SuggestionStore
 from graph.adapters import load_path

@@ -6,12 +6,11 @@ nodes: the module shares one server, and no test depends on another's edits.
 """
 from __future__ import annotations
 
-
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.api import ApiSettings, create_app
+from assistant.http.app import ApiSettings, create_app
 from assistant.service import PricingService
 from tests.conftest import live_server, service_on_store_copy
 

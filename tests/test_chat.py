@@ -11,8 +11,16 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from assistant.chat import (CatalogMatcher, ChatAgent, ChatSession, Intent, _Say, find_amounts,
-                            parse, parse_amount)
+from assistant.chat.agent import (
+    CatalogMatcher,
+    ChatAgent,
+    ChatSession,
+    Intent,
+    _Say,
+    find_amounts,
+    parse,
+    parse_amount,
+)
 from assistant.facts import Fact, FactSheet, format_money
 from assistant.verify import verify
 from graph.schema import node_id

@@ -62,7 +62,8 @@ def test_prompt_rendering_lines():
     assert lines[1].startswith("{category_median}: ₹1,500.00")
     assert lines[2].endswith('say: "{vs_category_median_pct} below the category median of {category_median}"')
     assert lines[-1].startswith('{product_title}: "Kettle recommended_price"')
-    assert s.render_for_prompt(ids=["category_median"]) == "{category_median}: ₹1,500.00  (median price in the category)"
+    assert (s.render_for_prompt(ids=["category_median"])
+            == "{category_median}: ₹1,500.00  (median price in the category)")
 
 
 def test_bad_input_names_the_field():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.language_models import BaseChatModel
 
-from assistant.llm import LLMConfig, LlamaCppChatModel, ScriptedChatModel, make_llm, smollm2_gguf_path
+from assistant.llm import LlamaCppChatModel, LLMConfig, ScriptedChatModel, make_llm, smollm2_gguf_path
 
 
 def test_gguf_found_without_importing_package():

@@ -3,10 +3,22 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.plots import (comparables_figure, competitors_figure, demand_figure,
-                             figure_for_suggestion, figure_png)
-from assistant.suggestion import (Comparable, CompetitorOfferOut, Evidence, GroupStats, Interval,
-                                  Suggestion, WhatIfOut)
+from assistant.suggestion import (
+    Comparable,
+    CompetitorOfferOut,
+    Evidence,
+    GroupStats,
+    Interval,
+    Suggestion,
+    WhatIfOut,
+)
+from assistant.web.plots import (
+    comparables_figure,
+    competitors_figure,
+    demand_figure,
+    figure_for_suggestion,
+    figure_png,
+)
 
 
 def _vlines(ax) -> list[float]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from assistant.facts import format_money
-from assistant.ui import demand_panel, workspace_inputs
+from assistant.web.app import demand_panel, workspace_inputs
 from tests.conftest import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,8 +75,8 @@ def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
 
 @pytest.fixture(scope="module")
 def server(tiny_service):
-    from assistant.api import ApiSettings, create_app
-    from assistant.ui import mount
+    from assistant.http.app import ApiSettings, create_app
+    from assistant.web.app import mount
 
     app = create_app(tiny_service, ApiSettings(auth_disabled=True))
     mount(app, tiny_service, "/ui")

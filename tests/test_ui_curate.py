@@ -15,8 +15,16 @@ import pytest
 from matplotlib.figure import Figure
 
 from assistant.service import PricingService
-from assistant.ui_curate import (ACTIONS, CurateDesk, FormError, actions_for, build_edit,
-                                 curator_keys_of, field_visibility, neighbourhood_figure)
+from assistant.web.curate import (
+    ACTIONS,
+    CurateDesk,
+    FormError,
+    actions_for,
+    build_edit,
+    curator_keys_of,
+    field_visibility,
+    neighbourhood_figure,
+)
 from graph.curation import Curator
 from tests.conftest import live_server, service_on_store_copy
 
@@ -106,7 +114,7 @@ def test_form_errors_name_the_field():
 
 
 def test_curator_keys_follow_the_server_settings():
-    from assistant.api import ApiSettings
+    from assistant.http.app import ApiSettings
 
     assert curator_keys_of(ApiSettings(auth_disabled=True)) is None
     assert curator_keys_of(ApiSettings(api_keys={"m": "merchant", "c": "curator"})) == ["c"]
@@ -249,9 +257,9 @@ def test_curator_keys_gate_editing(svc):
 
 @pytest.fixture(scope="module")
 def server(svc):
-    from assistant.api import ApiSettings, create_app
-    from assistant.ui import mount
-    from assistant.ui_curate import curate_tab_for
+    from assistant.http.app import ApiSettings, create_app
+    from assistant.web.app import mount
+    from assistant.web.curate import curate_tab_for
 
     settings = ApiSettings(auth_disabled=True)
     app = create_app(svc, settings)

@@ -1,4 +1,4 @@
-"""REST endpoints for demand what-ifs (issue #7), included by ``assistant.api.create_app``.
+"""REST endpoints for demand what-ifs (issue #7), included by ``assistant.http.app.create_app``.
 
 Use::
 

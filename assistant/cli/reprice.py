@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -29,13 +28,13 @@ def register(app: typer.Typer) -> None:
         since: str = typer.Option(..., help="offers observed on/after this date (YYYY-MM-DD)"),
         db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
         artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
-        sales: Optional[str] = typer.Option(
+        sales: str | None = typer.Option(
             None, help="catalog with a sales table for demand-aware mode "
                        "(default: PRICING_SALES, else data/demo; 'none' = market mode only)"),
         suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
-        policy_file: Optional[Path] = typer.Option(
+        policy_file: Path | None = typer.Option(
             None, "--policy", help="JSON guardrail policy (GuardrailPolicy fields)"),
-        max_above_cheapest: Optional[float] = typer.Option(
+        max_above_cheapest: float | None = typer.Option(
             None, help="competitor-position rule: at most this fraction above the cheapest "
                        "competitor (0 = match it, -0.05 = undercut by 5%)"),
         show_all: bool = typer.Option(False, "--all", help="also list products that did not move"),

@@ -1,6 +1,6 @@
 """Knowledge-graph curation over HTTP: search, inspect, edit, preview, bulk import, audit, quality.
 
-Mounted under ``/v1/graph`` by :func:`assistant.api.create_app` (same OpenAPI, same keys)::
+Mounted under ``/v1/graph`` by :func:`assistant.http.app.create_app` (same OpenAPI, same keys)::
 
     curl -H "X-API-Key: $KEY" 'localhost:8000/v1/graph/nodes?q=boat&type=brand'
     curl -H "X-API-Key: $KEY" 'localhost:8000/v1/graph/nodes/brand:boat'     # + version
@@ -51,8 +51,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
-from pydantic import (BaseModel, ConfigDict, Field, StrictInt, ValidationError,
-                      WrapValidator, create_model)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, WrapValidator, create_model
 
 from graph.audit import list_entries
 from graph.curation import ConflictError, CurationError, CurationResult, Curator

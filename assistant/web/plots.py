@@ -2,7 +2,7 @@
 
 Use::
 
-    from assistant.plots import comparables_figure, competitors_figure, figure_png
+    from assistant.web.plots import comparables_figure, competitors_figure, figure_png
     fig = comparables_figure([499, 520, 610], recommended=549, low=480, high=640, currency="INR")
     fig = competitors_figure([("shopA", 529.0), ("shopB", 575.0)], recommended=549, currency="INR")
     png = figure_png(fig)      # bytes, e.g. for a file or an <img>

@@ -3,7 +3,7 @@
 Run::
 
     pricing serve --artifact runs/model --port 8000          # or:
-    uvicorn --factory assistant.api:app_from_env
+    uvicorn --factory assistant.http.app:app_from_env
 
 Authentication: send ``X-API-Key: <key>``. Keys come from ``PRICING_API_KEYS`` as
 ``key:role`` pairs separated by commas (roles: ``merchant`` may read and ask for suggestions,
@@ -13,7 +13,8 @@ explicitly; with neither set, the server refuses to start rather than run open b
 from __future__ import annotations
 
 import os
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -21,12 +22,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
-from assistant.api_demand import demand_router
-from assistant.api_graph import graph_router
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
+from assistant.http.demand import demand_router
+from assistant.http.graph import graph_router
 from assistant.service import PricingService, UnknownProduct
-from assistant.suggestion_store import Feedback, FeedbackIn, UnknownSuggestion
 from assistant.suggestion import CompetitorOfferOut, Inventory, Suggestion, SuggestOptions
+from assistant.suggestion_store import Feedback, FeedbackIn, UnknownSuggestion
 from graph.contracts import ProductIn
 
 Role = Literal["merchant", "curator"]
@@ -37,7 +38,7 @@ class ApiSettings(BaseModel):
     auth_disabled: bool = False
 
     @classmethod
-    def from_env(cls) -> "ApiSettings":
+    def from_env(cls) -> ApiSettings:
         keys: dict[str, Role] = {}
         for pair in filter(None, (p.strip() for p in os.environ.get("PRICING_API_KEYS", "").split(","))):
             key, _, role = pair.partition(":")

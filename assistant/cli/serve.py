@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from pydantic import ValidationError
@@ -71,18 +70,18 @@ def render_suggestion(s) -> None:  # noqa: ANN001 - a Suggestion
 def register(app: typer.Typer) -> None:
     @app.command()
     def suggest(
-        title: Optional[str] = typer.Argument(None, help="title of a new product"),
-        product_id: Optional[str] = typer.Option(None, "--id", help="a catalog product id instead"),
-        category: Optional[str] = typer.Option(None, help='category path, "A > B > C"'),
-        brand: Optional[str] = typer.Option(None),
-        description: Optional[str] = typer.Option(None),
-        cost: Optional[float] = typer.Option(None, help="unit cost (sets the cost floor)"),
-        current_price: Optional[float] = typer.Option(None, help="the price charged today"),
-        currency: Optional[str] = typer.Option(None, help="ISO code, e.g. INR"),
-        min_margin: Optional[float] = typer.Option(None, help="e.g. 0.2 for 20% over cost"),
-        map_price: Optional[float] = typer.Option(None, "--map", help="minimum advertised price"),
-        ceiling: Optional[float] = typer.Option(None),
-        max_change: Optional[float] = typer.Option(None, help="e.g. 0.15 = at most ±15%"),
+        title: str | None = typer.Argument(None, help="title of a new product"),
+        product_id: str | None = typer.Option(None, "--id", help="a catalog product id instead"),
+        category: str | None = typer.Option(None, help='category path, "A > B > C"'),
+        brand: str | None = typer.Option(None),
+        description: str | None = typer.Option(None),
+        cost: float | None = typer.Option(None, help="unit cost (sets the cost floor)"),
+        current_price: float | None = typer.Option(None, help="the price charged today"),
+        currency: str | None = typer.Option(None, help="ISO code, e.g. INR"),
+        min_margin: float | None = typer.Option(None, help="e.g. 0.2 for 20% over cost"),
+        map_price: float | None = typer.Option(None, "--map", help="minimum advertised price"),
+        ceiling: float | None = typer.Option(None),
+        max_change: float | None = typer.Option(None, help="e.g. 0.15 = at most ±15%"),
         ending: str = typer.Option("none", help='"none", ".99" or "9"'),
         explain: bool = typer.Option(False, "--explain/--no-explain"),
         as_json: bool = typer.Option(False, "--json", help="print the suggestion as JSON"),
@@ -142,7 +141,7 @@ def register(app: typer.Typer) -> None:
         """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the UI at /ui."""
         import uvicorn
 
-        from assistant.api import ApiSettings, create_app
+        from assistant.server import ApiSettings, build_server
         from assistant.service import PricingService
 
         try:
@@ -152,13 +151,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         with console.status("loading model and graph"):
             service = PricingService.from_paths(artifact, db, suggestions_db)
-        app = create_app(service, settings)
-        if ui:
-            from assistant.ui import mount
-            from assistant.ui_curate import curate_tab_for
-
-            # Curate tab: commits need a curator name, and a curator key when auth is on.
-            mount(app, service, path="/ui", extra_tabs=[curate_tab_for(settings)])
+        app = build_server(service, settings, ui=ui)
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the
         # cyclic GC's full passes, which otherwise pause every request now and then.

@@ -3,15 +3,15 @@
 Run::
 
     pricing serve --artifact runs/model            # API + this UI at http://127.0.0.1:8000/ui
-    python -m assistant.ui                         # the UI alone (PRICING_* env), port 7860
+    python -m assistant.web.app                         # the UI alone (PRICING_* env), port 7860
 
-    from assistant.ui import build_ui, mount
+    from assistant.web.app import build_ui, mount
     demo = build_ui(service)                       # gr.Blocks
     app = mount(fastapi_app, service, path="/ui")  # served beside the REST API
 
 Each browser session has its own conversation, rules and last suggestions (gr.State), so two
 merchants never see each other's chat or settings. Chat replies stream; every number in them
-comes from a verified fact sheet (assistant.chat). Feedback (thumbs up/down + comment) is
+comes from a verified fact sheet (assistant.chat.agent). Feedback (thumbs up/down + comment) is
 stored with the suggestion id in the service's SuggestionStore.
 
 Offline: analytics off, no share links, SSR off (no Node server), and the default theme's
@@ -32,10 +32,10 @@ import gradio as gr
 import pandas as pd
 from pydantic import ValidationError
 
-from assistant.chat import ChatAgent, ChatSession
+from assistant.chat.agent import ChatAgent, ChatSession
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
-from assistant.plots import comparables_figure, competitors_figure, demand_figure
 from assistant.suggestion_store import FeedbackIn, UnknownSuggestion
+from assistant.web.plots import comparables_figure, competitors_figure, demand_figure
 from graph.contracts import ProductIn
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Use::
 
-    from assistant.chat import ChatAgent, ChatSession, parse
+    from assistant.chat.agent import ChatAgent, ChatSession, parse
     agent = ChatAgent(service)            # or ChatAgent.from_env(service): LangChain tool calling
     session = ChatSession()               #   when PRICING_LLM_BACKEND=openai
     for text in agent.respond("what should I charge for boAt Rockerz 450? my cost is 900", session):
@@ -43,7 +43,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
-from assistant.facts import Fact, FactSheet, build_fact_sheet, pct_diff
+from assistant.facts import (
+    Fact,
+    FactSheet,
+    compare_fact,
+    pct_fact,
+    price_fact,
+    suggestion_fact_sheet,
+    text_fact,
+)
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy, bounds
 from assistant.verify import verify
 from graph.contracts import ProductIn
@@ -557,32 +565,6 @@ class _Say:
         return Reply(self.text(dropped), intent, suggestion_id=suggestion_id, dropped=dropped)
 
 
-def _text_fact(sheet: FactSheet, fid: str, value: Any) -> str:
-    sheet.add(Fact(fid, str(value), "text"))
-    return "{" + fid + "}"
-
-
-def _price_fact(sheet: FactSheet, fid: str, value: float, label: str = "") -> str:
-    sheet.add(Fact(fid, round(float(value), 2), "price", currency=sheet.currency, label=label))
-    return "{" + fid + "}"
-
-
-def _pct_fact(sheet: FactSheet, fid: str, value: float, label: str = "") -> str:
-    sheet.add(Fact(fid, round(float(value), 1), "percent", label=label))
-    return "{" + fid + "}"
-
-
-def _compare(sheet: FactSheet, fid: str, subject: str, reference: str) -> str:
-    """A comparison fact `subject` vs `reference`; returns its direction (below/above/equal)."""
-    pct, d = pct_diff(float(sheet[subject].value), float(sheet[reference].value))
-    sheet.add(Fact(fid, pct, "percent", direction=d, subject=subject, reference=reference,
-                   label=f"{subject} vs {reference}"))
-    return d
-
-
-_RULE_WORDS = {"floor": "cost floor", "map": "minimum advertised price (MAP)", "ceiling": "price ceiling",
-               "max_change": "maximum change", "max_above_cheapest": "competitor cap",
-               "ending": "price ending", "rounding": "rounding", "positive": "minimum price"}
 _BOUND_WORDS = {("positive", "lower"): "minimum price", ("floor", "lower"): "cost floor",
                 ("map", "lower"): "minimum advertised price (MAP)",
                 ("max_change", "lower"): "maximum change down", ("ceiling", "upper"): "price ceiling",
@@ -788,57 +770,10 @@ class ChatAgent:
 
     # ------------------------------------------------------------ fact sheets
     def sheet(self, s: Any, session: ChatSession | None = None) -> FactSheet:
-        """Every number a reply about suggestion `s` may show, as facts."""
-        from assistant.service import DRIVER_LABELS
-
-        ev = s.evidence
-        cost = session.cost if session is not None else None
-        cheapest = min(ev.competitors, key=lambda c: c.price, default=None)
-        drivers = [(DRIVER_LABELS.get(d.group, d.group),
-                    s.model_price - s.model_price / (1 + d.effect_pct / 100))
-                   for d in ev.drivers if abs(d.effect_pct) >= 1 and d.effect_pct > -100]
-        cat = ev.category
-        cat_name = None
-        if cat is not None and cat.name and cat.name != "(unknown)":
-            cat_name = cat.name.split(" > ")[-1]
-        sheet = build_fact_sheet(
-            recommended_price=s.recommended_price, currency=s.currency,
-            interval=(s.interval.low, s.interval.high), current_price=s.current_price,
-            category_median=cat.median if cat else None, category_name=cat_name,
-            category_count=cat.n if cat and cat.median else None,
-            competitor_prices=[c.price for c in ev.competitors] or None,
-            cheapest_competitor_name=cheapest.competitor if cheapest else None,
-            comparables_count=len(ev.comparables), drivers=drivers,
-            guardrails=[g.rule.replace("_", " ") for g in s.guardrails if g.rule != "rounding"],
-            cost=cost, product_title=s.title)
-        sheet.add(Fact("interval_coverage", round(s.interval.coverage * 100, 1), "percent",
-                       label="nominal coverage of the interval"))
-        _price_fact(sheet, "model_price", s.model_price, "the model's price before guardrails")
-        _pct_fact(sheet, "confidence", s.confidence * 100, "confidence")
-        _text_fact(sheet, "product_ref", f"catalog product {s.product_id}" if s.product_id
-                   and s.product_id in self.service.products.index else "new product")
-        for i, c in enumerate(ev.comparables, start=1):
-            _text_fact(sheet, f"cmp_{i}_title", c.title)
-            _text_fact(sheet, f"cmp_{i}_id", c.product_id)
-            _price_fact(sheet, f"cmp_{i}_price", c.price)
-            _pct_fact(sheet, f"cmp_{i}_similarity", c.similarity * 100)
-        for i, c in enumerate(sorted(ev.competitors, key=lambda c: c.price), start=1):
-            _text_fact(sheet, f"comp_{i}_name", c.competitor)
-            _price_fact(sheet, f"comp_{i}_price", c.price)
-            _compare(sheet, f"comp_{i}_vs_suggestion", f"comp_{i}_price", "recommended_price")
-        for i, g in enumerate([g for g in s.guardrails if g.rule != "rounding"], start=1):
-            _text_fact(sheet, f"step_{i}_rule", _RULE_WORDS.get(g.rule, g.rule.replace("_", " ")))
-            _price_fact(sheet, f"step_{i}_before", g.before)
-            _price_fact(sheet, f"step_{i}_after", g.after)
-        b = ev.brand
-        if b is not None and b.median is not None and b.name:
-            _text_fact(sheet, "brand_name", b.name)
-            _price_fact(sheet, "brand_median", b.median)
-            sheet.add(Fact("brand_count", b.n, "count", nouns=("products", "product", "items")))
-        if cat is not None and cat.p25 is not None and cat.p75 is not None and cat.median:
-            _price_fact(sheet, "category_p25", cat.p25)
-            _price_fact(sheet, "category_p75", cat.p75)
-        return sheet
+        """Every number a reply about suggestion `s` may show, as facts (the shared builder)."""
+        return suggestion_fact_sheet(
+            s, cost=session.cost if session is not None else None,
+            in_catalog=bool(s.product_id) and s.product_id in self.service.products.index)
 
     def describe(self, s: Any, cost: float | None = None, hint: bool = False) -> Reply:
         """The verified summary of suggestion `s` (price, interval, evidence, guardrails, why)."""
@@ -895,7 +830,7 @@ class ChatAgent:
         if reason.startswith("interval too wide"):
             width = (s.interval.high - s.interval.low) / max(s.recommended_price, 1e-9) * 100
             if "interval_width" not in say.sheet:
-                _pct_fact(say.sheet, "interval_width", width)
+                pct_fact(say.sheet, "interval_width", width)
             say("⚠ **Low confidence:** the likely range is wide ({interval_width} of the price); "
                 "treat this as a rough guide.")
         elif reason.startswith("thin evidence"):
@@ -1082,13 +1017,13 @@ class ChatAgent:
         sheet = self.sheet(s, session)
         say = _Say(sheet)
         has = sheet.__contains__
-        _price_fact(sheet, "whatif_price", price, "the price asked about")
+        price_fact(sheet, "whatif_price", price, "the price asked about")
         say("**At {whatif_price}** for {product_title}:")
-        d = _compare(sheet, "whatif_vs_suggestion", "whatif_price", "recommended_price")
+        d = compare_fact(sheet, "whatif_vs_suggestion", "whatif_price", "recommended_price")
         say("- That is our suggestion of {recommended_price}." if d == "equal" else
             f"- That is {{whatif_vs_suggestion}} {d} our suggestion of {{recommended_price}}.")
         if has("category_median"):
-            d = _compare(sheet, "whatif_vs_category", "whatif_price", "category_median")
+            d = compare_fact(sheet, "whatif_vs_category", "whatif_price", "category_median")
             where = "the {category_name} median" if has("category_name") else "the catalog median"
             say(f"- It equals {where} of {{category_median}}." if d == "equal" else
                 f"- It is {{whatif_vs_category}} {d} {where} of {{category_median}}.")
@@ -1097,7 +1032,7 @@ class ChatAgent:
             n_cheaper = sum(1 for c in comps if round(c.price, 2) < round(price, 2))
             sheet.add(Fact("whatif_cheaper_count", n_cheaper, "count",
                            nouns=("of", "competitor", "competitors", "offers")))
-            d = _compare(sheet, "whatif_vs_cheapest", "whatif_price", "cheapest_competitor")
+            d = compare_fact(sheet, "whatif_vs_cheapest", "whatif_price", "cheapest_competitor")
             say("- Competitors: {whatif_cheaper_count} of {competitor_count} competitor offers are "
                 "cheaper than that; " + ("it matches the cheapest competitor offer of {cheapest_competitor}."
                                          if d == "equal" else
@@ -1105,16 +1040,16 @@ class ChatAgent:
                                          "offer of {cheapest_competitor}."))
         if session.cost is not None and session.cost > 0:
             if "cost" not in sheet:
-                _price_fact(sheet, "cost", session.cost, "unit cost")
+                price_fact(sheet, "cost", session.cost, "unit cost")
             if price > session.cost:
-                _pct_fact(sheet, "whatif_margin", (price - session.cost) / price * 100)
-                _price_fact(sheet, "whatif_profit", price - session.cost)
+                pct_fact(sheet, "whatif_margin", (price - session.cost) / price * 100)
+                price_fact(sheet, "whatif_profit", price - session.cost)
                 say("- Margin: {whatif_margin} of the price, {whatif_profit} per unit on your unit cost "
                     "of {cost}.")
             elif round(price, 2) == round(session.cost, 2):
                 say("- Margin: none — that is exactly your unit cost of {cost}.")
             else:
-                _price_fact(sheet, "whatif_loss", session.cost - price)
+                price_fact(sheet, "whatif_loss", session.cost - price)
                 say("- Margin: {whatif_price} is below your unit cost of {cost}, a loss of "
                     "{whatif_loss} per unit.")
         else:
@@ -1136,8 +1071,8 @@ class ChatAgent:
             return
         say("- Guardrails: it breaks your rules:")
         for i, b in enumerate(broken, start=1):
-            _text_fact(say.sheet, f"rule_{i}", _BOUND_WORDS.get((b.rule, b.side), b.rule))
-            _price_fact(say.sheet, f"rule_{i}_limit", b.value)
+            text_fact(say.sheet, f"rule_{i}", _BOUND_WORDS.get((b.rule, b.side), b.rule))
+            price_fact(say.sheet, f"rule_{i}_limit", b.value)
             where = "below" if b.side == "lower" else "above"
             say(f"  - {{whatif_price}} is {where} the {{rule_{i}}} of {{rule_{i}_limit}}")
 
@@ -1151,7 +1086,7 @@ class ChatAgent:
             w = fn(s.product_id, price, cost=session.cost)
         except ValueError as exc:  # NoSalesHistory: no demand model, or no usable history
             log.info("demand what-if unavailable: %s", exc)
-            _text_fact(say.sheet, "whatif_no_demand", re.sub(r"^product '[^']*': ", "", str(exc)))
+            text_fact(say.sheet, "whatif_no_demand", re.sub(r"^product '[^']*': ", "", str(exc)))
             say("- Demand: not estimated — {whatif_no_demand}.")
             return
         except Exception as exc:  # e.g. a product id the catalog does not hold
@@ -1161,9 +1096,9 @@ class ChatAgent:
             return
         sheet = say.sheet
         period = getattr(w, "period_days", None)
-        _text_fact(sheet, "whatif_period", "month" if period and 27 <= period <= 31 else
+        text_fact(sheet, "whatif_period", "month" if period and 27 <= period <= 31 else
                    (f"{period:g} days" if period else "period"))
-        _text_fact(sheet, "whatif_level", f"{getattr(w, 'level', 0.9):.0%}")
+        text_fact(sheet, "whatif_level", f"{getattr(w, 'level', 0.9):.0%}")
         say("- Demand, from this product's sales history (per {whatif_period}, "
             "{whatif_level} intervals):")
         units = ("whatif_units", "whatif_units_low", "whatif_units_high")
@@ -1180,12 +1115,12 @@ class ChatAgent:
         if w.revenue is not None:
             for fid, v in zip(("whatif_revenue", "whatif_revenue_low", "whatif_revenue_high"),
                               (w.revenue, w.revenue_low, w.revenue_high)):
-                _price_fact(sheet, fid, v)
+                price_fact(sheet, fid, v)
             say("  - Revenue: {whatif_revenue} ({whatif_revenue_low} to {whatif_revenue_high})")
         if getattr(w, "profit", None) is not None:
             for fid, v in zip(("whatif_period_profit", "whatif_profit_low", "whatif_profit_high"),
                               (w.profit, w.profit_low, w.profit_high)):
-                _price_fact(sheet, fid, v)
+                price_fact(sheet, fid, v)
             say("  - Profit: {whatif_period_profit} ({whatif_profit_low} to {whatif_profit_high})")
         else:
             say("  - Profit: tell me your unit cost (“my cost is …”) to see it.")
@@ -1196,14 +1131,14 @@ class ChatAgent:
             text = f"{e['beta']:+.2f}"
             if e.get("low") is not None and e.get("high") is not None:
                 text += f" ({e.get('level', 0.9):.0%} interval {e['low']:+.2f} to {e['high']:+.2f})"
-            _text_fact(sheet, "whatif_elasticity", text)
-            _text_fact(sheet, "whatif_elasticity_source",
+            text_fact(sheet, "whatif_elasticity", text)
+            text_fact(sheet, "whatif_elasticity_source",
                        where.get(str(e.get("source")), str(e.get("source"))))
             say("  - Price elasticity: {whatif_elasticity}, from {whatif_elasticity_source}")
         if getattr(w, "extrapolated", False):
             if e.get("observed_low") is not None and e.get("observed_high") is not None:
-                _price_fact(sheet, "whatif_sold_low", e["observed_low"])
-                _price_fact(sheet, "whatif_sold_high", e["observed_high"])
+                price_fact(sheet, "whatif_sold_low", e["observed_low"])
+                price_fact(sheet, "whatif_sold_high", e["observed_high"])
                 say("  - ⚠ {whatif_price} is outside the prices it sold at ({whatif_sold_low} to "
                     "{whatif_sold_high}): these figures are extrapolated, treat them with care.")
             else:
@@ -1222,20 +1157,20 @@ class ChatAgent:
             if intent.cost < 0:
                 return self._plain("", "set_policy", template="A unit cost cannot be negative.")
             session.cost = intent.cost
-            lines.append("Unit cost set to " + _price_fact(sheet, "new_cost", intent.cost) + ".")
+            lines.append("Unit cost set to " + price_fact(sheet, "new_cost", intent.cost) + ".")
         if intent.current_price is not None:
             session.current_price = intent.current_price
-            lines.append("Current price set to " + _price_fact(sheet, "new_current", intent.current_price) + ".")
+            lines.append("Current price set to " + price_fact(sheet, "new_current", intent.current_price) + ".")
         for k, v in updates.items():
-            label = _text_fact(sheet, f"label_{k}", _POLICY_LABELS[k])
+            label = text_fact(sheet, f"label_{k}", _POLICY_LABELS[k])
             if v is None:
                 lines.append(f"Removed your {label}.")
             elif k in ("min_margin", "max_change"):
-                lines.append(f"Your {label} is now " + _pct_fact(sheet, f"new_{k}", v * 100) + ".")
+                lines.append(f"Your {label} is now " + pct_fact(sheet, f"new_{k}", v * 100) + ".")
             elif k == "ending":
-                lines.append(f"Your {label} is now " + _text_fact(sheet, "new_ending", _ENDING_WORDS[v]) + ".")
+                lines.append(f"Your {label} is now " + text_fact(sheet, "new_ending", _ENDING_WORDS[v]) + ".")
             else:
-                lines.append(f"Your {label} is now " + _price_fact(sheet, f"new_{k}", v) + ".")
+                lines.append(f"Your {label} is now " + price_fact(sheet, f"new_{k}", v) + ".")
         if updates.get("min_margin") is not None and session.cost is None:
             lines.append("I need your unit cost to apply a margin — tell me “my cost is …”.")
         say = _Say(sheet)
@@ -1265,10 +1200,10 @@ class ChatAgent:
         say = _Say(sheet)
         say("Your rules leave no valid price for this product:")
         for i, (lo, up) in enumerate(exc.conflicts, start=1):
-            _text_fact(sheet, f"c{i}_lo_rule", _BOUND_WORDS.get((lo.rule, lo.side), lo.rule))
-            _text_fact(sheet, f"c{i}_up_rule", _BOUND_WORDS.get((up.rule, up.side), up.rule))
-            _price_fact(sheet, f"c{i}_lo", lo.value)
-            _price_fact(sheet, f"c{i}_up", up.value)
+            text_fact(sheet, f"c{i}_lo_rule", _BOUND_WORDS.get((lo.rule, lo.side), lo.rule))
+            text_fact(sheet, f"c{i}_up_rule", _BOUND_WORDS.get((up.rule, up.side), up.rule))
+            price_fact(sheet, f"c{i}_lo", lo.value)
+            price_fact(sheet, f"c{i}_up", up.value)
             say(f"- the {{c{i}_lo_rule}} of {{c{i}_lo}} is above the {{c{i}_up_rule}} of {{c{i}_up}}")
         say("Change one of these rules (e.g. “{ex_fix}”).")
         sheet.add(Fact("ex_fix", "remove my ceiling", "text"))

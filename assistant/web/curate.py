@@ -2,8 +2,8 @@
 
 Use::
 
-    from assistant.ui import mount
-    from assistant.ui_curate import curate_tab, curate_tab_for
+    from assistant.web.app import mount
+    from assistant.web.curate import curate_tab, curate_tab_for
     mount(app, service, "/ui", extra_tabs=[curate_tab_for(settings)])  # what `pricing serve` does
     build_ui(service, extra_tabs=[curate_tab])                          # open editing, no keys
 
@@ -21,8 +21,8 @@ category, delete); a dry-run impact preview (the products whose graph features c
 their model prices move); commit; the audit trail with revert; the quality worklist, where
 picking a row loads that node.
 
-Every edit goes through the same path as the ``/v1/graph`` API (:mod:`assistant.api_graph`):
-one :class:`~assistant.api_graph.CurationDesk` worker thread holding a
+Every edit goes through the same path as the ``/v1/graph`` API (:mod:`assistant.http.graph`):
+one :class:`~assistant.http.graph.CurationDesk` worker thread holding a
 :class:`graph.curation.Curator`, the API's ``preview_prices`` for dry runs, and a committed
 edit refreshes the live service (``service.refresh_graph``) before the answer is shown.
 Refusals (validation, stale versions, reverts that no longer apply) are shown as the
@@ -39,7 +39,6 @@ from __future__ import annotations
 import hmac
 import logging
 import math
-import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -51,8 +50,14 @@ import networkx as nx
 import pandas as pd
 from matplotlib.figure import Figure
 
-from assistant.api_graph import (CurationDesk, GraphStoreMissing, _node_from_graph,
-                                 _node_from_store, _reading, preview_prices)
+from assistant.http.graph import (
+    CurationDesk,
+    GraphStoreMissing,
+    _node_from_graph,
+    _node_from_store,
+    _reading,
+    preview_prices,
+)
 from graph.audit import list_entries
 from graph.curation import ConflictError, CurationError, CurationResult, Curator
 from graph.quality import quality_report
