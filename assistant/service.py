@@ -216,7 +216,11 @@ class PricingService:
                     rec[k] = row[k]
             if not rec["reviews"]:
                 rec["reviews"] = list(row["review_texts"] or [])
-        currency = rec.get("currency") or self.default_currency
+        # A new product without a currency is priced in its category's (or brand's): a UK toy
+        # compared with rupee prices would be nonsense.
+        currency = (rec.get("currency")
+                    or self.featurizer.currency_for(rec.get("category_path"), rec.get("brand"))
+                    or self.default_currency)
         rec["currency"] = currency
         return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency)
 
@@ -278,7 +282,8 @@ class PricingService:
             found = self.predictor.neighbours_many(
                 np.stack([preds[j].embedding for j in js]),
                 [resolved[j][1].record.get("category_path") for j in js], k=k,
-                exclude_ids=[[resolved[j][1].product_id] for j in js])
+                exclude_ids=[[resolved[j][1].product_id] for j in js],
+                currencies=[resolved[j][1].currency for j in js])
             for j, f in zip(js, found):
                 out[j] = f
         return out
