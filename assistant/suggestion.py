@@ -28,6 +28,8 @@ class Comparable(BaseModel):
     product_id: str
     title: str
     price: float
+    currency: str | None = Field(default=None, description="the comparable's own price currency "
+                                 "(always the suggestion's: other currencies are not evidence)")
     similarity: float
     category_path: str | None = None
 

@@ -97,13 +97,11 @@ def tiny_artifact(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_service(tiny_artifact, tmp_path_factory):
-    """PricingService over the tiny model, with data/demo's sales history for the demand
-    what-ifs (an absolute path: the working directory does not matter); LLM None = the
-    deterministic verified explanation."""
+    """PricingService over the tiny model; LLM None = the deterministic verified explanation."""
     from assistant.service import PricingService
 
     db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
-    return PricingService.from_paths(tiny_artifact, None, db, llm=None, sales=DEMO)
+    return PricingService.from_paths(tiny_artifact, None, db, llm=None, sales=None)
 
 
 def service_on_store_copy(service: Any, directory: Path) -> Any:

@@ -215,3 +215,33 @@ def test_what_if_errors_without_sales_or_demand_model(demand_service, tiny_servi
     bare = PricingService(tiny_service.graph, tiny_service.predictor, tiny_service.store, demand=None)
     with pytest.raises(NoSalesHistory, match="no sales history loaded"):
         bare.what_if(pid, 10.0)
+
+
+# ------------------------------------------------------------------ evidence in one currency (#14)
+
+def _one_of(service: PricingService, currency: str) -> str:
+    p = service.products
+    return sorted(p.index[(p["currency"] == currency) & p["price"].notna()])[0]
+
+
+@pytest.mark.parametrize("currency", ["GBP", "INR"])
+def test_comparables_share_the_products_currency(tiny_service, currency):
+    """A GBP product never shows an INR comparable, and the reverse; each carries its currency."""
+    s = tiny_service.suggest(_one_of(tiny_service, currency), SuggestOptions(k_comparables=8),
+                             store=False)
+    assert s.currency == currency and s.evidence.comparables
+    assert {c.currency for c in s.evidence.comparables} == {currency}
+    if s.evidence.category is not None and s.evidence.category.median is not None:
+        assert s.evidence.category.name  # statistics come from same-currency prices only
+
+
+def test_new_product_takes_its_categorys_currency(tiny_service):
+    pid = _one_of(tiny_service, "GBP")
+    path = tiny_service.products.loc[pid, "category_path"]
+    s = tiny_service.suggest(ProductIn(title="Wooden toy train set with 3 carriages", category_path=path),
+                             store=False)
+    assert s.currency == "GBP"
+    assert {c.currency for c in s.evidence.comparables} <= {"GBP"}
+    batch = tiny_service.suggest_batch([ProductIn(title="Wooden toy train", category_path=path),
+                                        _one_of(tiny_service, "INR")], store=False)
+    assert [{c.currency for c in b.evidence.comparables} for b in batch] == [{"GBP"}, {"INR"}]
