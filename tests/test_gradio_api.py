@@ -30,10 +30,17 @@ def ui_url(svc):
         yield url + "/ui/"
 
 
+def _client(url: str) -> Client:
+    # analytics off: the client would otherwise post telemetry (the default is on)
+    return Client(url, verbose=False, analytics_enabled=False)
+
+
 @pytest.fixture
 def client(ui_url):
     """A new client: its own Gradio session (its own chat, last suggestion)."""
-    return Client(ui_url, verbose=False)
+    c = _client(ui_url)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +72,9 @@ def test_chat_answers_the_new_reply_and_keeps_the_session(client, ui_url, produc
     why = client.predict("why?", api_name="/chat")          # a follow-up in the same session
     assert "I suggest" not in why and why != first and "Ask me about a product first" not in why
     # another client is another session: no product in context
-    other = Client(ui_url, verbose=False).predict("why?", api_name="/chat")
-    assert "Ask me about a product first" in other
+    other = _client(ui_url)
+    assert "Ask me about a product first" in other.predict("why?", api_name="/chat")
+    other.close()
 
 
 def test_suggest_then_what_if_in_one_session(client, svc):
