@@ -98,8 +98,8 @@ def server(service):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    if not CHROMIUM.exists():   # a failure, not a skip: `make test` installs it
+        pytest.fail("needs Debian's chromium at /usr/bin/chromium (bash scripts/test-setup.sh)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield b
