@@ -16,11 +16,20 @@ import typing
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, WrapValidator, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    WrapValidator,
+    create_model,
+    field_validator,
+)
 
 from assistant.guardrails import GuardrailPolicy
 from assistant.suggestion import Inventory, Suggestion, WhatIfOut
-from graph.contracts import ProductIn
+from graph.contracts import MAX_ID_LENGTH, ProductIn, check_id
 from graph.curation import Curator
 from graph.schema import NodeType
 
@@ -42,7 +51,7 @@ class GraphError(BaseModel):
 # --------------------------------------------------------------------------- suggestions
 
 class SuggestionRequest(BaseModel):
-    product_id: str | None = Field(default=None, max_length=200,
+    product_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH,
                                    description="a catalog product; or give `product` inline")
     product: ProductIn | None = None
     explain: bool = True
@@ -56,6 +65,11 @@ class SuggestionRequest(BaseModel):
                     "cost); otherwise the suggestion stays in market mode and `mode_reason` "
                     "says why. The evidence's `elasticity` then has `rule: clearance`, "
                     "`clearance_price`, `expected_leftover` and `days_to_sell_out`.")
+
+    @field_validator("product_id")
+    @classmethod
+    def _valid_id(cls, v: str | None) -> str | None:
+        return check_id(v, "product_id")  # the rule ingest and curation apply to ids
 
 
 class BatchRequest(BaseModel):
