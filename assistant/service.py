@@ -26,6 +26,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from assistant.curation import CurationService
 from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import suggestion_fact_sheet
@@ -98,6 +99,8 @@ class PricingService:
         self.model_version = predictor.version
         # llama.cpp contexts are not thread-safe; the API serves requests from a thread pool.
         self._llm_lock = threading.Lock()
+        self._curation: CurationService | None = None
+        self._curation_lock = threading.Lock()
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -132,7 +135,21 @@ class PricingService:
     def ready(self) -> bool:
         return self.predictor is not None
 
+    def close(self) -> None:
+        """Stop background work (the curation worker; idempotent, the service stays usable)."""
+        if self._curation is not None:
+            self._curation.close()
+
     # ---------------------------------------------------------------- curated graph
+    @property
+    def curation(self) -> CurationService:
+        """The one curation service of this service (created on first use): the API and the
+        UI of a server share its edit worker (:mod:`assistant.curation`)."""
+        with self._curation_lock:
+            if self._curation is None:
+                self._curation = CurationService(self)
+            return self._curation
+
     def refresh_graph(self, graph: nx.MultiDiGraph) -> None:
         """Serve from an edited graph without a restart: the product table, the evidence and
         the model's graph features (refit on the training ids) all follow ``graph``."""
