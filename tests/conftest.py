@@ -97,7 +97,8 @@ def tiny_artifact(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_service(tiny_artifact, tmp_path_factory):
-    """PricingService over the tiny model; LLM None = the deterministic verified explanation."""
+    """PricingService over the tiny model, market mode (no sales history: tests that need
+    demand what-ifs add :func:`demo_demand`); LLM None = the deterministic verified explanation."""
     from assistant.service import PricingService
 
     db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
@@ -114,9 +115,18 @@ def catalog_product(tiny_service) -> dict[str, Any]:
     return {"id": row["product_id"], "title": row["title"], "currency": row["currency"]}
 
 
-def service_on_store_copy(service: Any, directory: Path) -> Any:
+@pytest.fixture(scope="session")
+def demo_demand():
+    """A DemandAdvisor fitted on data/demo's sales history (retail_price, ~0.5 s)."""
+    from assistant.demand_advisor import DemandAdvisor
+
+    return DemandAdvisor.from_path(DEMO / "retail_price")
+
+
+def service_on_store_copy(service: Any, directory: Path, demand: Any = None) -> Any:
     """A PricingService over ``service``'s model and a private SQLite copy of its graph (in
-    ``directory``), for tests that edit the graph without touching the shared one."""
+    ``directory``), for tests that edit the graph without touching the shared one; ``demand``
+    (e.g. the :func:`demo_demand` fixture) enables the demand what-ifs."""
     from assistant.explain import Explainer
     from assistant.service import PricingService
     from assistant.suggestion_store import SuggestionStore
@@ -127,4 +137,4 @@ def service_on_store_copy(service: Any, directory: Path) -> Any:
         store.save(service.graph)
         g = store.load()
     return PricingService(g, service.predictor, SuggestionStore(directory / "suggestions.sqlite"),
-                          Explainer(None), graph_db=db)
+                          Explainer(None), graph_db=db, demand=demand)
