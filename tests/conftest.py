@@ -106,6 +106,16 @@ def tiny_service(tiny_artifact, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def catalog_product(tiny_service) -> dict[str, Any]:
+    """A priced catalog product whose title is unique and at least five words long."""
+    t = tiny_service.products
+    t = t[t["price"].notna() & (t["title"].str.split().str.len() >= 5)]
+    t = t[~t["title"].duplicated(keep=False)].sort_index()
+    row = t.iloc[len(t) // 2]
+    return {"id": row["product_id"], "title": row["title"], "currency": row["currency"]}
+
+
+@pytest.fixture(scope="session")
 def demo_demand():
     """A DemandAdvisor fitted on data/demo's sales history (retail_price, ~0.5 s)."""
     from assistant.demand_advisor import DemandAdvisor

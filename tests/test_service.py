@@ -245,3 +245,21 @@ def test_new_product_takes_its_categorys_currency(tiny_service):
     batch = tiny_service.suggest_batch([ProductIn(title="Wooden toy train", category_path=path),
                                         _one_of(tiny_service, "INR")], store=False)
     assert [{c.currency for c in b.evidence.comparables} for b in batch] == [{"GBP"}, {"INR"}]
+
+
+# ------------------------------------------------------------------ new products get graph links (#14)
+
+def test_new_product_gets_its_brand_and_category_from_the_graph(tiny_service):
+    p = tiny_service.products
+    row = p[p["brand"].notna() & p["category_path"].notna() & p["price"].notna()].iloc[0]
+    brand = str(row["brand"])
+    s = tiny_service.suggest(ProductIn(title=f"{brand.upper()} {row['title'][len(brand):60]}"), store=False)
+    links = {link.field: link for link in s.evidence.links}
+    assert links["brand"].value.casefold() == brand.casefold() and links["brand"].method == "title prefix"
+    assert links["brand"].node_id and links["brand"].node_id in tiny_service.graph
+    cat = links["category_path"]
+    assert cat.method == "nearest products" and 0.5 <= cat.confidence <= 1
+    assert s.evidence.category is not None and s.evidence.category.n > 0  # it fed the statistics
+    given = tiny_service.suggest(ProductIn(title=str(row["title"]), brand=brand,
+                                           category_path=str(row["category_path"])), store=False)
+    assert given.evidence.links == []  # given fields are never overridden
