@@ -223,8 +223,8 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                                                         policy=policy))
         except GuardrailConflict as exc:
             gr.Warning("Your guardrails contradict each other.")
-            reply = agent._conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
-                                          "workspace")
+            reply = agent.conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
+                                         "workspace")
             return ("### ⚠ No suggestion — your guardrails contradict each other\n" + reply.text,
                     *empty, None, "", "", None)
         except ValueError as exc:  # e.g. a price the guardrails cannot take
