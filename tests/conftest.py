@@ -3,9 +3,6 @@ session's tiny model and service; :func:`live_server` for tests over real HTTP."
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,24 +26,17 @@ def live_server(app: Any, name: str = "uvicorn-test") -> Iterator[str]:
 
     Fails the test when the server has not started within 30 s; stops it on exit.
     """
-    import uvicorn
+    from assistant.server import serve_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True, name=name)
-    th.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not th.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        cm = serve_in_thread(app, name=name, start_timeout=30)
+        url = cm.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield url
     finally:
-        srv.should_exit = True
-        th.join(10)
+        cm.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session", autouse=True)
