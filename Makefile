@@ -31,7 +31,7 @@ demo: setup
 	$(BIN)/pricing graph stats --db runs/graph.sqlite
 	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
 	@echo "API: http://127.0.0.1:$(PORT)/docs (header X-API-Key, keys: $(API_KEYS))   UI: http://127.0.0.1:$(PORT)/ui"
-	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
+	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) PRICING_SALES=data/demo $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -14,10 +14,7 @@ confidence / abstain -> fact sheet -> verified explanation -> stored for audit.
 """
 from __future__ import annotations
 
-import copy
-import json
 import math
-import os
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +30,7 @@ from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import suggestion_fact_sheet
 from assistant.guardrails import apply_guardrails
+from assistant.settings import Settings
 from assistant.suggestion import (
     Comparable,
     CompetitorOfferOut,
@@ -50,7 +48,6 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
-from graph.features import GraphFeaturizer
 from graph.products import product_table
 from graph.schema import now_iso
 from graph.store import GraphStore
@@ -103,12 +100,13 @@ class PricingService:
     @classmethod
     def from_paths(cls, artifact: str | Path, graph_db: str | Path | None = None,
                    suggestions_db: str | Path = "runs/suggestions.sqlite",
-                   llm: Any | None = "env", sales: str | Path | None = "env") -> PricingService:
-        """Load the predictor, the graph (the store's, else the artifact's snapshot) and the LLM.
+                   llm: Any | None = None, sales: str | Path | None = None) -> PricingService:
+        """Load the predictor, the graph (the store's, else the artifact's snapshot) and wire
+        the LLM.
 
-        ``sales``: a catalog path with a sales table (graph.adapters.load_path) for
-        demand-aware pricing; "env" = ``PRICING_SALES``, else ``data/demo`` when it exists;
-        None (or PRICING_SALES=none) = market mode only.
+        llm: a LangChain chat model for explanations (None: the deterministic verified text).
+        sales: a catalog path with a sales table (graph.adapters.load_path) for demand-aware
+        pricing; None = market mode only.
         """
         predictor = Predictor.load(artifact)
         if graph_db is not None and Path(graph_db).exists():
@@ -116,24 +114,17 @@ class PricingService:
                 graph = gs.load()
         else:
             graph, graph_db = predictor.graph_, None
-        if llm == "env":
-            from assistant.llm import LLMConfig, make_llm
-
-            # "none": the deterministic, verified explanation only (no LLM call).
-            llm = (None if os.environ.get("PRICING_LLM_BACKEND", "local").lower() == "none"
-                   else make_llm(LLMConfig.from_env()))
-        if sales == "env":
-            sales = os.environ.get("PRICING_SALES") or ("data/demo" if Path("data/demo").is_dir()
-                                                        else None)
-        demand = DemandAdvisor.from_path(sales) if sales not in (None, "", "none") else None
+        demand = DemandAdvisor.from_path(sales) if sales is not None else None
         return cls(graph, predictor, SuggestionStore(suggestions_db), Explainer(llm),
                    graph_db=graph_db, demand=demand)
 
     @classmethod
-    def from_env(cls) -> PricingService:
-        return cls.from_paths(os.environ.get("PRICING_ARTIFACT", "runs/model"),
-                              os.environ.get("PRICING_GRAPH_DB", "runs/graph.sqlite"),
-                              os.environ.get("PRICING_SUGGESTIONS_DB", "runs/suggestions.sqlite"))
+    def from_settings(cls, settings: Settings, *, explain: bool = True) -> PricingService:
+        """The service that ``settings`` describe (built at the edge: CLI, server, UI).
+
+        explain=False skips building the LLM (deterministic verified explanations only)."""
+        return cls.from_paths(settings.artifact, settings.graph_db, settings.suggestions_db,
+                              llm=settings.make_llm() if explain else None, sales=settings.sales)
 
     def ready(self) -> bool:
         return self.predictor is not None
@@ -152,23 +143,7 @@ class PricingService:
         """A copy of the predictor whose graph features are refit on ``graph`` (same training
         ids and parameters: on an unchanged graph it prices exactly as before). The original is
         left alone: other services may share it."""
-        old = self.predictor.graph_features
-        ids = [i for i in self._train_ids() if f"product:{i}" in graph]
-        p = copy.copy(self.predictor)
-        p.graph_features = GraphFeaturizer(**old.get_params()).fit(graph, ids)
-        p._graph = graph
-        return p
-
-    def _train_ids(self) -> list[str]:
-        ids = getattr(self, "_train_ids_cache", None)
-        if ids is None:
-            d = self.predictor.directory
-            split = Path(d) / "split.json" if d is not None else None
-            ids = (json.loads(split.read_text(encoding="utf-8"))["train"]
-                   if split is not None and split.exists()
-                   else list(self.predictor.graph_features.train_ids_))
-            self._train_ids_cache = [str(i) for i in ids]
-        return self._train_ids_cache
+        return self.predictor.with_graph(graph)
 
     # ---------------------------------------------------------------- look-ups
     def _row(self, product_id: str) -> pd.Series:

@@ -23,6 +23,7 @@ training and serving build the model inputs with the same code.
 from __future__ import annotations
 
 import bisect
+import copy
 import itertools
 import json
 import math
@@ -49,6 +50,7 @@ CATALOG_EMB = "catalog_embeddings.npy"
 # Only products with reviews: (rows, float16 embeddings); most catalogs have few.
 CATALOG_REV = "catalog_review_embeddings.npz"
 GRAPH_DB = "graph.sqlite"
+SPLIT = "split.json"
 
 RECORD_FIELDS = ("product_id", "title", "description", "category_path", "brand", "currency",
                  "rating", "rating_count", "reviews", "competitor_prices")
@@ -233,6 +235,7 @@ class Predictor:
         self.groups_ = feature_groups(self.dense_names_, lexical)
         self.directory: Path | None = None
         self._graph = None
+        self._train_ids: list[str] | None = None
 
     @property
     def version(self) -> str:
@@ -257,9 +260,73 @@ class Predictor:
                 self._graph = store.load()
         return self._graph
 
+    @property
+    def train_ids(self) -> list[str]:
+        """Ids of the products the model was trained on (the graph features' reference set)."""
+        if self._train_ids is None:
+            split = self.directory / SPLIT if self.directory is not None else None
+            ids = (json.loads(split.read_text(encoding="utf-8"))["train"]
+                   if split is not None and split.exists() else list(self.graph_features.train_ids_))
+            self._train_ids = [str(i) for i in ids]
+        return self._train_ids
+
+    def with_graph(self, graph) -> Predictor:  # noqa: ANN001 - a networkx MultiDiGraph
+        """A copy that prices against ``graph`` (e.g. after a curation edit): its graph features
+        are refit on ``graph`` with the same training ids and parameters, so on an unchanged
+        graph it prices exactly as before. ``self`` is left alone (others may share it)."""
+        p = copy.copy(self)
+        ids = [i for i in self.train_ids if f"product:{i}" in graph]
+        p.graph_features = GraphFeaturizer(**self.graph_features.get_params()).fit(graph, ids)
+        p._graph = graph
+        return p
+
+    def save(self, directory: str | Path, *, graph=None, split: Mapping | None = None) -> Path:  # noqa: ANN001
+        """Write the artifact folder that :meth:`load` reads, with a manifest of its components.
+
+        graph: a knowledge-graph snapshot to store beside the model (``graph.sqlite``, what the
+        service serves from when no store is given). split: the train/val/calib/test ids.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.encoder.save(out / ENCODER_DIR)
+        self.head.save(out / HEAD_DIR)
+        self.lexical.save(out / LEXICAL_DIR)
+        self.graph_features.save(out / GRAPH_DIR)
+        files = {"encoder": ENCODER_DIR, "head": HEAD_DIR, "lexical": LEXICAL_DIR,
+                 "graph_features": GRAPH_DIR}
+        if len(self.catalog_) and self.catalog_embeddings_ is not None:
+            self.catalog_.to_parquet(out / CATALOG, index=False)
+            np.save(out / CATALOG_EMB, self.catalog_embeddings_.astype(np.float16))
+            files |= {"catalog": CATALOG, "catalog_embeddings": CATALOG_EMB}
+            if self.catalog_review_embeddings_ is not None:
+                rows = np.array(sorted(self.catalog_review_embeddings_), dtype=np.int64)
+                emb = (np.stack([self.catalog_review_embeddings_[int(r)] for r in rows])
+                       if len(rows) else np.zeros((0, self.catalog_embeddings_.shape[1])))
+                np.savez(out / CATALOG_REV, rows=rows, emb=emb.astype(np.float16))
+                files["catalog_review_embeddings"] = CATALOG_REV
+        if split is not None:
+            (out / SPLIT).write_text(json.dumps(dict(split)), encoding="utf-8")
+            files["split"] = SPLIT
+        if graph is not None:
+            from graph.store import GraphStore
+
+            (out / GRAPH_DB).unlink(missing_ok=True)
+            with GraphStore(out / GRAPH_DB) as store:
+                store.save(graph)
+            files["graph"] = GRAPH_DB
+        self.metadata["components"] = files
+        self.write_metadata(out)
+        self.directory = out
+        return out
+
+    def write_metadata(self, directory: str | Path) -> None:
+        """(Re)write ``metadata.json`` (the manifest: format, version, components, metrics)."""
+        (Path(directory) / METADATA).write_text(
+            json.dumps(self.metadata, indent=2, default=_json_default), encoding="utf-8")
+
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> Predictor:
-        """Load everything ``models.train`` wrote into ``directory``."""
+        """Load everything :meth:`save` wrote into ``directory``."""
         d = Path(directory)
         meta_file = d / METADATA
         if not meta_file.exists():
@@ -584,3 +651,12 @@ class Predictor:
                 "category_path": None if _missing(path) else path,
                 "brand": None if _missing(brand) else brand, "price": float(price),
                 "currency": None if _missing(currency) else currency, "similarity": similarity}
+
+
+def _json_default(o: object):
+    """numpy scalars and arrays, paths and timestamps in the metadata, as JSON."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

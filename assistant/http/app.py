@@ -238,6 +238,8 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn: artifact and stores from PRICING_* environment variables."""
-    service = PricingService.from_env()
+    from assistant.settings import Settings
+
+    service = PricingService.from_settings(Settings())
     return create_app(service, ApiSettings.from_env())
 

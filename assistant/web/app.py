@@ -419,8 +419,9 @@ def mount(app: Any, service: Any, path: str = "/ui",
 
 def main() -> None:  # pragma: no cover - manual entry point
     from assistant.service import PricingService
+    from assistant.settings import Settings
 
-    build_ui(PricingService.from_env()).launch(server_name="127.0.0.1", share=False, ssr_mode=False,
+    build_ui(PricingService.from_settings(Settings())).launch(server_name="127.0.0.1", share=False, ssr_mode=False,
                                               css=CSS)
 
 
