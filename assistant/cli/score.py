@@ -16,7 +16,6 @@ the same command again: blocks already written are skipped. See ``assistant.batc
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -54,13 +53,6 @@ class _RichProgress:
         self.bar.stop()
 
 
-def resolve_sales(sales: str | None) -> str | None:
-    """--sales as ``pricing serve`` reads it: PRICING_SALES, else data/demo; 'none' = off."""
-    if sales is None:
-        sales = os.environ.get("PRICING_SALES") or ("data/demo" if Path("data/demo").is_dir() else None)
-    return None if sales in (None, "", "none") else sales
-
-
 def register(app: typer.Typer) -> None:
     @app.command("score")
     def score_cmd(
@@ -74,12 +66,14 @@ def register(app: typer.Typer) -> None:
             None, "--address", help="Ray cluster to join (auto, HOST:6379 or ray://HOST:10001); "
                                     "default: a local Ray instance for this run"),
         actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (each loads the model once)"),
-        artifact: Path = typer.Option(Path("runs/model"), "--artifact", help="trained model folder"),
-        db: Path = typer.Option(Path("runs/graph.sqlite"), "--db",
-                                help="graph store (when missing: the model's graph snapshot)"),
+        artifact: Path | None = typer.Option(
+            None, "--artifact", help="trained model folder (default: PRICING_ARTIFACT, else runs/model)"),
+        db: Path | None = typer.Option(
+            None, "--db", help="graph store (default: PRICING_GRAPH_DB, else runs/graph.sqlite; "
+                               "when missing: the model's graph snapshot)"),
         sales: str | None = typer.Option(
             None, "--sales", help="catalog with a sales table for demand-aware mode "
-                                  "(default: PRICING_SALES, else data/demo; 'none' = market mode)"),
+                                  "(default: PRICING_SALES; 'none' = market mode)"),
         block_rows: int = typer.Option(1000, "--block-rows", min=1, help="rows per block"),
         k_comparables: int = typer.Option(5, "--k-comparables", min=0, max=50),
         top_drivers: int = typer.Option(3, "--top-drivers", min=0, max=6),
@@ -91,7 +85,11 @@ def register(app: typer.Typer) -> None:
         from assistant.batch import LocalEngine, RayEngine, ScoreSettings, read_bad_rows, score_catalog
         from assistant.batch.plan import PlanError
         from assistant.batch.settings import PolicyFileError, policy_from_file
+        from assistant.settings import Settings
 
+        flags = {"artifact": artifact, "graph_db": db, "sales": sales}
+        edge = Settings(**{k: v for k, v in flags.items() if v is not None})
+        artifact = edge.artifact
         if engine not in ("local", "ray"):
             raise typer.BadParameter("use local or ray", param_hint="--engine")
         if address and engine != "ray":
@@ -104,10 +102,11 @@ def register(app: typer.Typer) -> None:
         except PolicyFileError as exc:
             console.print(f"[red]error:[/red] --policy {exc}")
             raise typer.Exit(2) from None
-        settings = ScoreSettings(artifact=str(artifact), graph_db=str(db) if db.exists() else None,
-                                 sales=resolve_sales(sales), policy=policy,
+        graph_db = edge.graph_db if edge.graph_db is not None and edge.graph_db.exists() else None
+        settings = ScoreSettings(artifact=str(artifact), graph_db=graph_db and str(graph_db),
+                                 sales=edge.sales and str(edge.sales), policy=policy,
                                  k_comparables=k_comparables, top_drivers=top_drivers,
-                                 threads=int(os.environ.get("PRICING_THREADS") or 1))
+                                 threads=edge.threads or 1)
         eng = LocalEngine() if engine == "local" else RayEngine(actors=actors, address=address)
         progress = _RichProgress(enabled=not quiet)
         try:
