@@ -50,6 +50,7 @@ def test_duplicate_ids_across_files_are_reported_once_and_skipped(tmp_path):
     a = _products(6)
     b = _products(4, start=4)  # P0004, P0005 again, P0006, and:
     b.loc[3, "product_id"] = " P0000 "  # spaces do not make it another product
+    (folder / "_SUCCESS").write_text("")  # as Spark leaves it: not a table
     pq.write_table(pa.Table.from_pandas(a), folder / "part-0.parquet")
     pq.write_table(pa.Table.from_pandas(b), folder / "part-1.parquet")
     plan = make_plan(folder, tmp_path / "out", block_rows=3, fingerprint=FP)
@@ -127,3 +128,7 @@ def test_a_catalog_without_product_ids_is_refused(tmp_path):
     pq.write_table(pa.table({"title": ["a", "b"]}), f)
     with pytest.raises(PlanError, match="no product_id column"):
         make_plan(f, tmp_path / "out", fingerprint=FP)
+    # the refused run left nothing that blocks the next one in the same folder
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pandas(_products(3)), good)
+    assert make_plan(good, tmp_path / "out", fingerprint=FP).n_rows == 3

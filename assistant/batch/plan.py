@@ -201,7 +201,7 @@ def _prepare_out(out: Path, manifest: dict[str, Any], overwrite: bool) -> None:
                     f.unlink()
         for f in (old_file, out / SUMMARY):
             f.unlink(missing_ok=True)
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(f.is_file() for f in out.rglob("*")):
         raise PlanError(f"{out} is not empty and holds no batch run: choose an empty --out")
     for folder in (SCORES, ERRORS):
         (out / folder).mkdir(parents=True, exist_ok=True)
@@ -223,7 +223,8 @@ def _sources(src: Path, out: Path) -> tuple[list[_Source], list[Rejection]]:
     if src.is_file() and src.name.lower().endswith(_PARQUET):
         return [(src.name, src, pq.ParquetFile(src).metadata.num_rows, False)], []
     if src.is_dir():
-        files = sorted(f for f in src.rglob("*") if f.is_file() and not f.name.startswith("."))
+        # markers such as Spark's _SUCCESS and hidden files are not tables
+        files = sorted(f for f in src.rglob("*") if f.is_file() and not f.name.startswith((".", "_")))
         if files and all(f.name.lower().endswith(_PARQUET) for f in files):
             return [(str(f.relative_to(src)), f, pq.ParquetFile(f).metadata.num_rows, False)
                     for f in files], []

@@ -60,6 +60,9 @@ class RunSummary:
     first_output_s: float | None  # until the first block of this run was written
     products_per_s: float | None  # rows_run / time after planning (model loading included)
     steady_products_per_s: float | None  # rows after the first block / time after it
+    cpu_seconds: float            # CPU time the workers spent scoring this run's blocks
+    products_per_cpu_s: float | None  # rows_run / cpu_seconds: the per-core rate, whatever
+    #                                   else the machine runs (wall rates are not)
     peak_rss_mib_per_worker: dict[str, float] = field(default_factory=dict)
     failed_blocks: list[dict[str, Any]] = field(default_factory=list)
 
@@ -108,6 +111,9 @@ def score_catalog(catalog: str | Path, out: str | Path, settings: ScoreSettings,
         first_output_s=round(done_at[0], 3) if done_at else None,
         products_per_s=round(rows_run / run_s, 2) if rows_run and run_s > 0 else None,
         steady_products_per_s=steady,
+        cpu_seconds=round(sum(r.cpu_seconds for r in good), 3),
+        products_per_cpu_s=(round(rows_run / sum(r.cpu_seconds for r in good), 2)
+                            if rows_run and sum(r.cpu_seconds for r in good) > 0 else None),
         peak_rss_mib_per_worker=rss,
         failed_blocks=[{"index": r.index, "error": r.error} for r in results if r.error])
     (plan.out / SUMMARY).write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")

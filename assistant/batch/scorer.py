@@ -70,6 +70,7 @@ class BlockResult:
     scored: int
     bad: int
     seconds: float
+    cpu_seconds: float   # CPU time the worker spent on it (all its threads): a per-core rate
     worker: str          # "host:pid" of the process that scored it
     peak_rss_mib: float  # that process's peak resident memory so far
     error: str | None = None  # the block could not be scored at all (it reruns on resume)
@@ -198,7 +199,7 @@ class BlockScorer:
     def run_block(self, block: Block, out: str | Path) -> BlockResult:
         """Read, score and write one block. Never raises: a block that cannot be read or
         written comes back with ``error`` set and no scores file, so a resume retries it."""
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         n = scored = nbad = 0
         try:
             frame, rows = read_block(block)
@@ -214,4 +215,5 @@ class BlockScorer:
         except Exception as exc:  # noqa: BLE001 - reported per block; the run goes on
             error = f"{type(exc).__name__}: {exc} [{traceback.format_exc(limit=-2).strip()[-300:]}]"
         return BlockResult(block.index, n, scored, nbad, round(time.perf_counter() - t, 4),
-                           _worker(), round(_peak_rss_mib(), 1), error)
+                           round(time.process_time() - cpu, 4), _worker(),
+                           round(_peak_rss_mib(), 1), error)
