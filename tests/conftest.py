@@ -101,7 +101,7 @@ def tiny_service(tiny_artifact, tmp_path_factory):
     from assistant.service import PricingService
 
     db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
-    return PricingService.from_paths(tiny_artifact, None, db, llm=None)
+    return PricingService.from_paths(tiny_artifact, None, db, llm=None, sales=None)
 
 
 @pytest.fixture(scope="session")
