@@ -217,13 +217,15 @@ class Explainer:
     temperature a small model tends to repeat its failed draft); None keeps the model's own.
     require_facts: how many pieces of evidence a draft must cite to be shown (0: any).
     max_tokens: the longest free draft (a constrained one ends with its last sentence).
+    brief_prompt: facts without numbers or notes and the product's title and category only
+    (None: for the local model, constrained or not).
     """
 
     def __init__(self, llm: BaseChatModel | None, template_version: int | None = None,
                  max_attempts: int = 2, max_sentences: int = 6,
                  stop: Sequence[str] | None = STOP, constrained: bool | None = None,
                  retry_temperature: float | None = 0.3, require_facts: int = 0,
-                 max_tokens: int = 240) -> None:
+                 max_tokens: int = 240, brief_prompt: bool | None = None) -> None:
         if max_attempts < 0:
             raise ValueError("max_attempts must be >= 0")
         self.llm = llm
@@ -232,6 +234,10 @@ class Explainer:
         self.max_sentences = max_sentences
         self.stop = list(stop) if stop else None
         self.constrained = _supports_grammar(llm) if constrained is None else constrained
+        # The local model gets the brief prompt (ids, directions, names; no numbers), also when
+        # it writes freely: it is what the tuned adapter learned. A remote model gets values
+        # and notes.
+        self.brief = ((self.constrained or _supports_grammar(llm)) if brief_prompt is None else brief_prompt)
         self.retry_temperature = retry_temperature
         self.require_facts = require_facts
         self.max_tokens = max_tokens
@@ -243,10 +249,10 @@ class Explainer:
                  feedback: str = "") -> list[BaseMessage]:
         """The exact messages sent to the LLM (also useful for audit and tests)."""
         ctx = ProductContext.coerce(product_context)
-        ids = prompt_fact_ids(sheet, with_title=not self.constrained)  # constrained: the title is in the data
-        values = {"fact_sheet": render_facts(sheet, ids, notes=not self.constrained),
+        ids = prompt_fact_ids(sheet, with_title=not self.brief)  # brief: the title is in the data
+        values = {"fact_sheet": render_facts(sheet, ids, notes=not self.brief),
                   "data_start": prompts.DATA_START, "data_end": prompts.DATA_END,
-                  "product_data": ctx.to_block(brief=self.constrained), "feedback": feedback}
+                  "product_data": ctx.to_block(brief=self.brief), "feedback": feedback}
         return self.prompt.invoke(values).to_messages()
 
     def feedback(self, draft: str, check: Verification) -> str:

@@ -260,10 +260,12 @@ def to_gbnf(p: Plan) -> str:
     return "\n".join([f"root ::= {' '.join(seq)}"] + rules) + "\n"
 
 
-def write(p: Plan, rng: random.Random | None = None, include_optional: bool | None = None) -> str:
+def write(p: Plan, rng: random.Random | None = None, include_optional: bool | None = None,
+          specific_noun: float = 0.5) -> str:
     """One explanation the plan admits: the first phrasing of each slot (rng None) or random
     ones. Optional slots: included when ``include_optional`` is True, left out when False,
-    and for rng, included at random when None."""
+    and for rng, included at random when None. specific_noun: for rng, how often the product
+    is named by its own noun ("these headphones") rather than "this product"."""
     out = []
     for slot in p.slots:
         if not slot.required:
@@ -271,6 +273,7 @@ def write(p: Plan, rng: random.Random | None = None, include_optional: bool | No
             if not keep:
                 continue
         text = slot.options[0] if rng is None else rng.choice(slot.options)
-        np = p.noun_phrases[0] if rng is None else rng.choice(p.noun_phrases[:2])
+        np = p.noun_phrases[0] if rng is None else (
+            p.noun_phrases[0] if rng.random() < specific_noun else rng.choice(p.noun_phrases[-2:]))
         out.append(text.replace(NP, np))
     return " ".join(out)

@@ -241,14 +241,14 @@ def case_sheet(case: Case) -> FactSheet:
 def make_corpus(n: int, seed: int = 0, explainer: Explainer | None = None) -> list[dict[str, Any]]:
     """``n`` rows {"messages": [{"role", "content"}...], "target", "kinds"} from ``seed``."""
     rng = random.Random(seed)
-    exp = explainer or Explainer(None)
+    exp = explainer or Explainer(None, brief_prompt=True)  # the local model's prompt
     rows = []
     role = {"system": "system", "human": "user", "ai": "assistant"}
     for _ in range(n):
         case = random_case(rng)
         sheet = case_sheet(case)
         msgs = exp.messages(sheet, case.context)
-        target = write(plan(sheet), rng)
+        target = write(plan(sheet), rng, specific_noun=0.85)
         rows.append({"messages": [{"role": role.get(m.type, "user"), "content": str(m.content)} for m in msgs],
                      "target": target, "kinds": case.kinds})
     return rows
