@@ -148,7 +148,7 @@ class LlamaCppChatModel(BaseChatModel):
             grammar=self._grammar(kwargs.get("grammar")),
         )
 
-    def stream_choices(self, messages: list[BaseMessage], slots: Sequence[tuple[Sequence[str], bool]],
+    def stream_choices(self, messages: Sequence[Any], slots: Sequence[tuple[Sequence[str], bool]],
                        temperature: float = 0.0, seed: int | None = None) -> Iterator[str]:
         """Constrained decoding over a finite set of sentences: yields one option per slot.
 
@@ -160,11 +160,12 @@ class LlamaCppChatModel(BaseChatModel):
         greedy; above 0: sampling among the allowed tokens (seeded).
         """
         import numpy as np
+        from langchain_core.messages import convert_to_messages
         from llama_cpp.llama_chat_format import format_chatml
 
         llama = self.load()
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        chat = [{"role": _role(m), "content": _text(m)} for m in messages]
+        chat = [{"role": _role(m), "content": _text(m)} for m in convert_to_messages(messages)]
         with self._lock:
             context = llama.tokenize(format_chatml(chat).prompt.encode("utf-8"), add_bos=True, special=True)
             pending: list[int] = []

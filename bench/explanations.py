@@ -4,13 +4,14 @@ take: tuned vs untuned, constrained vs free, side by side.
 Run::
 
     python bench/explanations.py --artifact runs/model --db runs/graph.sqlite [--n 200] [--threads 2]
-        [--variants tuned,untuned] [--free-n 30]
+        [--variants tuned,untuned,tuned-free:30,untuned-free:30]
 
 For ``--n`` catalog products (fixed seed) it builds each suggestion once (price, interval,
 evidence: timed, that is what the chat shows at once), then words the same fact sheets with
 each variant: ``tuned`` / ``untuned`` = SmolLM2-135M-Instruct with / without the shipped LoRA
 adapter, decoding constrained to the sheet's sentence plan; ``tuned-free`` / ``untuned-free``
-(on the first ``--free-n`` products) = the same models writing freely, verified, retried once.
+= the same models writing freely, verified, retried once. ``variant:N`` runs a variant on
+the first N products only (free writing is slow).
 Per variant: verified first try / after the retry / fallback, facts cited (mean, share >= 4),
 verifier problems of the drafts by kind (numbers, directions, product nouns, references,
 rules, confidence, incomplete sentences, ...), seconds per explanation (wall p50/p90, CPU
@@ -59,6 +60,8 @@ def _pct(x: float, n: int) -> float:
 
 
 def run_variant(name: str, explainer, items, verify_fn) -> dict:
+    from assistant.explain import prompt_fact_ids
+
     statuses: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     wall, cpu, first, cited = [], [], [], []
@@ -80,7 +83,9 @@ def run_variant(name: str, explainer, items, verify_fn) -> dict:
         if not verify_fn(e.text, sheet).ok:
             unverified_shown += 1
         if len(examples) < 8 and e.status != "fallback":
-            examples.append({"product_id": pid, "text": e.text, "facts_cited": e.facts_cited})
+            examples.append({"product_id": pid, "text": e.text, "draft": e.raw_outputs[-1],
+                             "facts_cited": e.facts_cited,
+                             "facts": {i: sheet[i].format() for i in prompt_fact_ids(sheet)}})
     n = len(items)
     llm_ok = statuses["verified"] + statuses["verified_after_retry"]
     return {
@@ -105,9 +110,8 @@ def main() -> None:
     ap.add_argument("--artifact", type=Path, default=ROOT / "runs/model")
     ap.add_argument("--db", type=Path, default=ROOT / "runs/graph.sqlite")
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--free-n", type=int, default=30, help="products for the free-writing variants")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants", default="tuned,untuned,tuned-free,untuned-free")
+    ap.add_argument("--variants", default="tuned,untuned,tuned-free:30,untuned-free:30")
     ap.add_argument("--adapter", default="auto", help="the tuned variants' adapter (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/explanations.json")
     args = ap.parse_args()
@@ -141,7 +145,8 @@ def main() -> None:
     tuned = adapter_path(args.adapter, gguf)
     results: dict[str, dict] = {}
     models: dict[str, LlamaCppChatModel] = {}
-    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+    for spec in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        variant, _, count = spec.partition(":")
         is_tuned = variant.startswith("tuned")
         if is_tuned and tuned is None:
             results[variant] = {"skipped": "no tuned adapter found"}
@@ -153,7 +158,7 @@ def main() -> None:
             models[key].load()
         free = variant.endswith("-free")
         exp = Explainer(models[key], constrained=not free)
-        todo = items[: args.free_n] if free else items
+        todo = items[: int(count)] if count else items
         results[variant] = run_variant(variant, exp, todo, lambda t, sh: verify(t, sh))
         results[variant]["adapter"] = os.path.basename(tuned) if is_tuned and tuned else None
         results[variant]["decoding"] = "free" if free else "constrained"

@@ -29,10 +29,10 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, help="seeds the corpus, the data order and the weights"),
         threads: int = typer.Option(int(os.environ.get("PRICING_THREADS", "1")), min=1),
         rank: int = typer.Option(8, min=1),
-        layers: int = typer.Option(10, min=1, max=30, help="top transformer blocks that get LoRA"),
-        lr: float = typer.Option(5e-4, min=0.0),
+        layers: int = typer.Option(8, min=1, max=30, help="top transformer blocks that get LoRA"),
+        lr: float = typer.Option(1e-3, min=0.0),
         max_minutes: float = typer.Option(45.0, min=1.0, help="the whole run's budget"),
-        eval_sheets: int = typer.Option(20, min=0, help="held-out sheets measured in llama.cpp"),
+        eval_sheets: int = typer.Option(10, min=0, help="held-out sheets measured in llama.cpp"),
     ) -> None:
         """Fine-tune the local LLM on the project's (fact sheet -> explanation) corpus."""
         from assistant.tuning.lora import TuneConfig, tune
