@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from assistant.facts import FactSheet
 from assistant.verify import LEXICON_STEMS, PRODUCT_LEXICON, noun_stem
 
+_SINGULAR_S = {"lens", "canvas", "bus", "atlas", "cactus", "gas", "chassis", "series"}
 NP = "<np>"  # marks where a noun phrase naming the product goes in a phrasing
 _PLURAL_ONLY = {"jeans", "trousers", "pants", "shorts", "scissors", "sunglasses", "spectacles", "headphones",
                 "earphones", "earbuds", "slippers", "sandals", "sneakers", "shoes", "boots", "socks", "gloves",
@@ -51,17 +52,30 @@ class Plan:
     noun_phrases: list[str] = field(default_factory=lambda: ["this product"])
 
 
-def noun_phrases(sheet: FactSheet, product_words: str = "") -> list[str]:
-    """Ways to name the product: "this kettle" / "these headphones" for nouns of its title or
-    category found in the verifier's product lexicon, then "this product" and "this item"."""
-    text = " ".join(str(f.value) for f in sheet if f.id in ("product_title", "category_name"))
-    text += " " + product_words
-    found: list[str] = []
+def _lexicon_nouns(text: str) -> list[str]:
+    out: list[str] = []
     for raw in re.findall(r"[A-Za-z][A-Za-z-]*", text):
         w = raw.lower()
-        if (w in PRODUCT_LEXICON or noun_stem(w) in LEXICON_STEMS) and w not in found:
-            found.append(w)
-    phrases = [("these " if w in _PLURAL_ONLY or (w.endswith("s") and not w.endswith("ss")) else "this ") + w
+        if (w in PRODUCT_LEXICON or noun_stem(w) in LEXICON_STEMS) and w not in out:
+            out.append(w)
+    return out
+
+
+def noun_phrases(sheet: FactSheet, product_words: str = "") -> list[str]:
+    """Ways to name the product: "this kettle" / "these headphones" for nouns of its title or
+    category found in the verifier's product lexicon, then "this product" and "this item".
+
+    The title's head noun comes first: the last lexicon noun before the title's first
+    preposition or separator ("Tripod Stand for Camera" -> tripod, "Flip Lid Flask, 1 L" -> flask).
+    """
+    title = str(sheet["product_title"].value) if "product_title" in sheet else ""
+    head = re.split(r"\s(?:for|with|and|compatible|by|in|of)\s|[,|(:–]|\s-\s", title, maxsplit=1)[0]
+    lead = _lexicon_nouns(head)[-1:]
+    rest = _lexicon_nouns(title) + _lexicon_nouns(
+        " ".join(str(f.value) for f in sheet if f.id == "category_name") + " " + product_words)
+    found = list(dict.fromkeys(lead + rest))
+    phrases = [("these " if w in _PLURAL_ONLY or (w.endswith("s") and not w.endswith("ss") and w not in _SINGULAR_S)
+                else "this ") + w
                for w in found[:3]]
     return phrases + ["this product", "this item"]
 

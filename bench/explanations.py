@@ -114,6 +114,8 @@ def main() -> None:
     ap.add_argument("--variants", default="tuned,untuned,tuned-free:30,untuned-free:30")
     ap.add_argument("--adapter", default="auto", help="the tuned variants' adapter (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/explanations.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="add these variants to --out's (same products), keeping the others")
     args = ap.parse_args()
     os.environ.setdefault("PRICING_THREADS", str(args.threads))
 
@@ -172,6 +174,12 @@ def main() -> None:
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text())
+        if old.get("n_products") == res["n_products"] and old.get("artifact") == res["artifact"]:
+            res["variants"] = {**old.get("variants", {}), **results}
+            res["runs"] = old.get("runs", []) + [{"variants": list(results), "measured_at": res["measured_at"],
+                                                  "load_average_end": res["load_average_end"]}]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2, ensure_ascii=False))
     summary = {k: {m: v.get(m) for m in ("verified_first_try", "verified_after_retry", "fallback",
