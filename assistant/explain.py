@@ -6,7 +6,8 @@ Use:
     exp = Explainer(make_llm()).explain(sheet, {"title": "Steel bottle", "reviews": ["Great"]})
     exp.text, exp.status, exp.fact_ids, exp.facts_cited   # status: verified | verified_after_retry | fallback
 
-    for event in Explainer(make_llm()).stream(sheet, ctx):   # the chat: sentences as they come
+    for event in Explainer(make_llm()).stream(sheet, ctx):   # sentences as they come
+    # (or .stream_suggestion(s, ctx) for a suggestion made with explain=False)
         if event.kind == "sentence":
             show(event.text)                 # a rendered sentence; the text so far has passed the verifier
         else:                                # "final": the whole explanation (an Explanation)
@@ -334,6 +335,16 @@ class Explainer:
                         time.perf_counter() - t0, raw_outputs, problems, self.template_name,
                         slots is not None, first_s)
         yield StreamEvent("final", e.text, e, replace=e.text != " ".join(shown))
+
+    def stream_suggestion(self, s: Any, product_context: Any = None, *, cost: float | None = None,
+                          in_catalog: bool | None = None) -> Iterator[StreamEvent]:
+        """stream() for a Suggestion computed with ``explain=False``: the chat shows its price,
+        interval and evidence at once, then the wording as it comes. The sheet is the shared
+        builder's (facts.suggestion_fact_sheet), the same the service explains with."""
+        from assistant.facts import suggestion_fact_sheet
+
+        ctx = product_context if product_context is not None else ProductContext(title=s.title)
+        return self.stream(suggestion_fact_sheet(s, cost=cost, in_catalog=in_catalog), ctx)
 
     def _pieces(self, msgs: list[BaseMessage], slots: list[tuple[list[str], bool]] | None,
                 temperature: float | None) -> Iterator[str]:

@@ -203,3 +203,15 @@ def test_local_model_free_writing_is_verified_or_replaced(sheet, local_llm):
     assert e.raw_outputs[0].strip()
     # whatever the small model wrote, what is returned passes the verifier
     assert verify(e.text, sheet).ok and "₹899.00" in e.text
+
+
+def test_stream_suggestion_uses_the_shared_sheet():
+    from assistant.suggestion import Evidence, GroupStats, Interval, Suggestion
+
+    s = Suggestion(suggestion_id="x", product_id="P1", title="Steel Bottle", currency="INR", recommended_price=640,
+                   model_price=640, interval=Interval(low=500, high=800, coverage=0.8),
+                   evidence=Evidence(category=GroupStats(name="Bottles", median=700, n=40, level=2)),
+                   confidence=0.8, model_version="t", created_at="")
+    events = list(Explainer(None).stream_suggestion(s))
+    assert [e.kind for e in events] == ["final"]
+    assert events[0].text.startswith("We recommend ₹640.00 for this bottle. That is 8.6% below the Bottles median")
