@@ -21,6 +21,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 
+from assistant.graph_sync import ensure_current
 from assistant.service import PricingService
 
 Role = Literal["merchant", "curator"]
@@ -51,6 +52,12 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 def get_service(request: Request) -> PricingService:
     """The app's PricingService (``create_app`` puts it on ``app.state``)."""
     return request.app.state.service
+
+
+def current_graph(request: Request) -> None:
+    """Before answering: catch up with graph edits other workers or machines committed
+    (a one-row version check; :mod:`assistant.graph_sync`)."""
+    ensure_current(request.app.state.service)
 
 
 def get_settings(request: Request) -> ApiSettings:
