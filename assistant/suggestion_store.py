@@ -27,7 +27,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from assistant.suggestion import Suggestion
-from graph.db import PgConnection, is_postgres, normalize, pg_pool
+from graph.db import PgConnection, describe, is_postgres, normalize, pg_pool
+from graph.migrate import copy_rows
 from graph.schema import now_iso
 
 _SCHEMA = """
@@ -206,6 +207,20 @@ class SuggestionStore:
                 f" WHERE suggestion_id=? ORDER BY {self._order}", (suggestion_id,)).fetchall()
         return [Feedback(feedback_id=r[0], suggestion_id=r[1], verdict=r[2], edited_price=r[3],
                          comment=r[4], created_at=r[5]) for r in rows]
+
+    def copy_into(self, target: SuggestionStore) -> dict[str, int]:
+        """Copy every suggestion and feedback row, in order, into the empty store ``target``
+        (another backend: ``pricing db migrate``); one transaction. Rows copied per table."""
+        if any(target.counts().values()):
+            raise ValueError(f"{describe(target.location)} already holds suggestions: "
+                             f"migrate into an empty store")
+        with self._connect() as src, target._connect() as dst:
+            return {"suggestions": copy_rows(src, dst, "suggestions",
+                                             ("id", "product_id", "created_at", "body"),
+                                             self._order),
+                    "feedback": copy_rows(src, dst, "feedback",
+                                          ("id", "suggestion_id", "verdict", "edited_price",
+                                           "comment", "created_at"), self._order)}
 
     def counts(self) -> dict[str, int]:
         with self._connect() as con:
