@@ -181,9 +181,16 @@ def pg_pool(url: str, max_size: int = 8) -> Any:
             for k in [k for k in _POOLS if k[0] != key[0]]:
                 del _POOLS[k]
             pool = ConnectionPool(url, min_size=1, max_size=max_size, open=True, timeout=30,
-                                  kwargs={"autocommit": True}, name=f"pricing-{os.getpid()}")
+                                  kwargs={"autocommit": True, "application_name": app_name()},
+                                  name=f"pricing-{os.getpid()}")
             _POOLS[key] = pool
     return pool
+
+
+def app_name() -> str:
+    """``application_name`` of this process's sessions (pg_stat_activity shows which worker
+    holds what): ``pricing-<pid>``."""
+    return f"pricing-{os.getpid()}"
 
 
 def close_pools() -> None:
@@ -262,8 +269,8 @@ class PgConnection:
         self.url = url
         self._own = raw is None
         try:
-            self.raw = raw if raw is not None else psycopg.connect(url, autocommit=True,
-                                                                   connect_timeout=10)
+            self.raw = raw if raw is not None else psycopg.connect(
+                url, autocommit=True, connect_timeout=10, application_name=app_name())
         except psycopg.Error as exc:
             raise _map_error(exc) from exc
         self.total_changes = 0
