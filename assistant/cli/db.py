@@ -14,6 +14,8 @@ Stop the servers writing to the source first; afterwards start them with ``--db`
 """
 from __future__ import annotations
 
+import sqlite3
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -59,7 +61,8 @@ def register(app: typer.Typer) -> None:
                     n = SuggestionStore(src_s).copy_into(SuggestionStore(dst_s))
                 t.add_row("suggestions", describe(src_s), describe(dst_s),
                           ", ".join(f"{k} {v:,}" for k, v in n.items()))
-        except (MigrationError, ValueError, TypeError, OSError) as exc:
+        except (MigrationError, ValueError, TypeError, OSError, sqlite3.Error) as exc:
+            # sqlite3.Error: PostgreSQL errors too (graph.db raises them as sqlite3's)
             console.print(t)
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
