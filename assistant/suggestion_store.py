@@ -12,6 +12,7 @@ while a writer commits.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -122,6 +123,14 @@ class SuggestionStore:
         if row is None:
             raise UnknownSuggestion(suggestion_id)
         return Suggestion.model_validate_json(row[0])
+
+    def since(self, cursor: int = 0, limit: int = 5000) -> list[tuple[int, dict]]:
+        """Suggestions stored after position ``cursor`` (0: from the start), oldest first, as
+        ``(position, body as a dict)``: for read models that follow the store (the catalog view)."""
+        with self._connect() as con:
+            rows = con.execute("SELECT rowid, body FROM suggestions WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                               (int(cursor), int(limit))).fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
 
     def add_feedback(self, fb: FeedbackIn) -> Feedback:
         out = Feedback(**fb.model_dump(), feedback_id=uuid.uuid4().hex, created_at=now_iso())

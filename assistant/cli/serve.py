@@ -152,9 +152,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         with console.status("loading model and graph"):
-            service = PricingService.from_settings(
-                Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db))
-        app = build_server(service, settings, ui=ui)
+            cfg = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db)
+            service = PricingService.from_settings(cfg)
+        # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
+        app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the
         # cyclic GC's full passes, which otherwise pause every request now and then.

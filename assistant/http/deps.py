@@ -8,9 +8,10 @@ Use::
     def x(service: PricingService = Depends(get_service), role: Role = Depends(role_of)): ...
 
 Authentication: send ``X-API-Key: <key>``. Keys come from ``PRICING_API_KEYS`` as ``key:role``
-pairs separated by commas (roles: ``merchant`` may read and ask for suggestions, ``curator``
-may also edit the graph). ``PRICING_AUTH_DISABLED=1`` turns authentication off explicitly;
-with neither set, the server refuses to start rather than run open by accident.
+pairs separated by commas (roles: ``merchant`` may read, ask for suggestions and apply them
+(within the approval policy), ``curator`` may also edit the graph, ``approver`` may also
+approve or reject the changes waiting in the approval queue). ``PRICING_AUTH_DISABLED=1``
+turns authentication off explicitly; with neither set, the server refuses to start rather than run open by accident.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from pydantic import BaseModel, Field
 
 from assistant.service import PricingService
 
-Role = Literal["merchant", "curator"]
+Role = Literal["merchant", "curator", "approver"]
+ROLES: tuple[str, ...] = ("merchant", "curator", "approver")
 
 
 class ApiSettings(BaseModel):
@@ -35,8 +37,9 @@ class ApiSettings(BaseModel):
         keys: dict[str, Role] = {}
         for pair in filter(None, (p.strip() for p in os.environ.get("PRICING_API_KEYS", "").split(","))):
             key, _, role = pair.partition(":")
-            if role not in ("merchant", "curator"):
-                raise ValueError(f"PRICING_API_KEYS: role of key {key[:4]}… must be merchant or curator")
+            if role not in ROLES:
+                raise ValueError(f"PRICING_API_KEYS: role of key {key[:4]}… must be one of "
+                                 + ", ".join(ROLES))
             keys[key] = role  # type: ignore[assignment]
         disabled = os.environ.get("PRICING_AUTH_DISABLED", "") in ("1", "true", "yes")
         if not keys and not disabled:
@@ -77,3 +80,18 @@ def curator_actor(role: Role = Depends(role_of),
         raise HTTPException(403, "this API key may read the graph but not edit it "
                                  "(a curator key is needed)")
     return f"curator:{key[:4]}" if key else "curator:anonymous"
+
+
+def actor_of(role: Role = Depends(role_of), key: str | None = Security(api_key_header)) -> str:
+    """Who a request acts as, for history rows: the role and the key's first characters."""
+    return f"{role}:{key[:4]}" if key else f"{role}:anonymous"
+
+
+def approver_actor(role: Role = Depends(role_of), key: str | None = Security(api_key_header),
+                   settings: ApiSettings = Depends(get_settings)) -> str:
+    """The actor of an approval decision; 403 unless the key has the ``approver`` role."""
+    if settings.auth_disabled:
+        return "approver:anonymous"
+    if role != "approver":
+        raise HTTPException(403, "approving or rejecting a price change needs an approver key")
+    return f"approver:{key[:4]}" if key else "approver:anonymous"
