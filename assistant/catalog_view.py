@@ -65,6 +65,10 @@ class CatalogRow(BaseModel):
     confidence: float | None
     competitor_min: float | None = Field(description="the cheapest competitor offer in the "
                                          "latest suggestion's evidence")
+    competitors: int | None = Field(None, description="competitor offers in that evidence")
+    interval_low: float | None = None
+    interval_high: float | None = None
+    abstain: bool | None = None
     status: CatalogStatus
 
 
@@ -85,7 +89,8 @@ _ROWS = """
 WITH v AS (
   SELECT p.product_id, p.title, p.currency, p.cost, p.catalog_price,
          COALESCE(bp.price, p.catalog_price) AS current_price, bp.price IS NOT NULL AS applied,
-         l.suggestion_id, l.suggested_price, l.confidence, l.competitor_min,
+         l.suggestion_id, l.suggested_price, l.confidence, l.competitor_min, l.competitors,
+         l.interval_low, l.interval_high, l.abstain,
          CASE WHEN l.suggestion_id IS NULL THEN 'none'
               WHEN bp.suggestion_id = l.suggestion_id THEN 'applied'
               WHEN EXISTS (SELECT 1 FROM b.approvals a WHERE a.suggestion_id = l.suggestion_id
@@ -126,7 +131,9 @@ class CatalogView:
             CREATE TABLE products (product_id TEXT PRIMARY KEY, title TEXT, currency TEXT,
                                    cost REAL, catalog_price REAL);
             CREATE TABLE latest (product_id TEXT PRIMARY KEY, suggestion_id TEXT,
-                                 suggested_price REAL, confidence REAL, competitor_min REAL);
+                                 suggested_price REAL, confidence REAL, competitor_min REAL,
+                                 competitors INTEGER, interval_low REAL, interval_high REAL,
+                                 abstain INTEGER);
         """)
         cols = {c: products[c] if c in products else None for c in ("title", "currency", "cost", "price")}
         rows = zip(products["product_id"].astype(str),
@@ -155,9 +162,12 @@ class CatalogView:
                     continue
                 comps = [_num(c.get("price")) for c in (body.get("evidence") or {}).get("competitors", [])]
                 comps = [c for c in comps if c]
+                interval = body.get("interval") or {}
                 rows.append((body["product_id"], body["suggestion_id"], _num(body.get("recommended_price")),
-                             _num(body.get("confidence")), min(comps) if comps else None))
-            self._con.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?)", rows)
+                             _num(body.get("confidence")), min(comps) if comps else None, len(comps),
+                             _num(interval.get("low")), _num(interval.get("high")),
+                             bool(body.get("abstain"))))
+            self._con.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def query(self, q: CatalogQuery | None = None) -> CatalogPage:
         q = q or CatalogQuery()
@@ -187,6 +197,19 @@ class CatalogView:
                                      (*args, q.limit, q.offset)).fetchall()
         return CatalogPage(total=int(total), offset=q.offset, limit=q.limit,
                            items=[CatalogRow(**{**dict(r), "applied": bool(r["applied"])}) for r in rows])
+
+    def rows(self, product_ids: list[str]) -> list[CatalogRow]:
+        """The rows of these products (in the given order; unknown ids are left out)."""
+        ids = list(dict.fromkeys(product_ids))[:10000]
+        with self._lock:
+            self._follow()
+            found = {}
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in self._con.execute(f"SELECT * FROM ({_ROWS}) WHERE product_id IN ({marks})", chunk):
+                    found[r["product_id"]] = CatalogRow(**{**dict(r), "applied": bool(r["applied"])})
+        return [found[i] for i in ids if i in found]
 
     def close(self) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from assistant.http.app import ApiSettings, create_app
 from assistant.web.app import mount
 from assistant.web.approvals_tab import approvals_tab_for
+from assistant.web.catalog_tab import catalog_tab_for
 from assistant.web.curate import curate_tab_for
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def build_server(service: PricingService, settings: ApiSettings, *, ui: bool = T
         # Approvals tab likewise an approver's.
         tabs = [curate_tab_for(settings)]
         if pricebook is not None:
-            tabs.append(approvals_tab_for(settings, pricebook))
+            tabs += [catalog_tab_for(settings, pricebook), approvals_tab_for(settings, pricebook)]
         mount(app, service, path=ui_path, extra_tabs=tabs, pricebook=pricebook)
     return app
 
