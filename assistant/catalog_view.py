@@ -47,8 +47,8 @@ class CatalogQuery(BaseModel):
     undercut: bool = Field(False, description="only products a competitor sells for less")
     status: CatalogStatus | None = None
     sort: Sort = "product_id"
-    limit: int = Field(50, ge=1, le=10000)
-    offset: int = Field(0, ge=0)
+    limit: int = Field(50, ge=1, le=200_000)
+    offset: int = Field(0, ge=0, le=10**9)
 
 
 class CatalogRow(BaseModel):

@@ -83,3 +83,26 @@ def test_tab_served_and_driven_over_http(parts):
             assert "✓ Approved" in msg and book.current_price("P001") == 140.0
         finally:
             c.close()
+
+
+def test_csv_download_and_decisions_upload(parts, tmp_path):
+    store, book = parts
+    desk = CatalogDesk(CatalogView(PRODUCTS, store, book), book, store, approver_keys=[APPROVER])
+    path = desk.export_csv(underpriced_by=1)
+    rows = pd.read_csv(path, dtype=str).fillna("")
+    assert list(rows["product_id"]) == ["P000", "P001", "P002"] and "interval_low" in rows
+    rows["decision"] = ["apply", "apply", "reject"]
+    rows["reason"] = ["", "", ""]
+    bad = tmp_path / "bad.csv"
+    rows.to_csv(bad, index=False)
+    msg = desk.upload(str(bad), "ann", "")
+    assert "nothing stored" in msg and "row 4, reason" in msg and book.current_price("P000") is None
+    assert "Your name" in desk.upload(str(bad), " ", "")
+    assert desk.upload(str(bad), "ann", "", partial=True).startswith("✓ 1 applied, 1 sent for approval")
+    rows["reason"] = ["", "", "too steep"]
+    good = tmp_path / "good.csv"
+    rows.iloc[1:].to_csv(good, index=False)
+    msg = desk.upload(str(good), "bob", APPROVER)  # an approver's file applies at once
+    assert msg.startswith("✓ 1 applied, 0 sent for approval, 1 rejected") and book.current_price("P001") == 140.0
+    (tmp_path / "x.csv").write_bytes(b"\xff\xfe")
+    assert "rejected whole" in desk.upload(str(tmp_path / "x.csv"), "ann", "")

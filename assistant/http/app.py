@@ -36,7 +36,8 @@ __all__ = ["ApiSettings", "Role", "app_from_env", "create_app"]
 def create_app(service: PricingService, settings: ApiSettings,
                pricebook: PriceBook | None = None) -> FastAPI:
     """The API over ``service``, authenticated as ``settings`` say; ``pricebook``: the price
-    list that applied suggestions go to (its routes answer 503 without one)."""
+    list that applied suggestions go to (apply, history, approvals and the CSV round trip are
+    served only with one)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
@@ -57,8 +58,9 @@ def create_app(service: PricingService, settings: ApiSettings,
     app.include_router(products.router, dependencies=keyed)
     app.include_router(feedback.router, dependencies=keyed)
     app.include_router(demand.router, dependencies=keyed)
-    app.include_router(prices.router, dependencies=keyed)
-    app.include_router(spreadsheets.router, dependencies=keyed)
+    if pricebook is not None:  # without a price list nothing can be applied: no such routes
+        app.include_router(prices.router, dependencies=keyed)
+        app.include_router(spreadsheets.router, dependencies=keyed)
     return app
 
 

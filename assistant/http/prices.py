@@ -13,15 +13,15 @@ the change through, else 202 ``{"status": "queued", "approval": ...}``. Any key 
 and read; approving and rejecting need the ``approver`` role (403 otherwise). A decision is
 also stored as feedback on the suggestion (an edited price or a rejection's reason), for the
 model. Wherever a reduction is shown, ``lowest_price_30d`` gives the lowest price of the last
-30 days (the EU price-indication reference). Without a price book (``PRICING_PRICEBOOK_DB``
-off) these routes answer 503. Included by :func:`assistant.http.app.create_app`.
+30 days (the EU price-indication reference). Included by
+:func:`assistant.http.app.create_app` when it has a price book (``PRICING_PRICEBOOK_DB``).
 """
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -184,7 +184,7 @@ def price_history(product_id: str, limit: int = Query(100, ge=1, le=1000),
 
 @router.get("/v1/approvals", response_model=ApprovalsOut, responses=ERRORS)
 def list_approvals(status: Literal["pending", "approved", "rejected", "all"] = "pending",
-                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
                    book: PriceBook | None = Depends(get_pricebook)):
     if book is None:
         return _no_book()
@@ -213,7 +213,7 @@ def _feedback(service: PricingService, fb: FeedbackIn) -> None:
 
 
 @router.post("/v1/approvals/{approval_id}/approve", response_model=PriceChangeOut, responses=ERRORS)
-def approve(approval_id: int, body: ApproveIn | None = None,
+def approve(approval_id: int = Path(ge=1, le=2**62), body: ApproveIn | None = None,
             service: PricingService = Depends(get_service),
             book: PriceBook | None = Depends(get_pricebook),
             actor: str = Depends(approver_actor)):
@@ -237,7 +237,7 @@ def approve(approval_id: int, body: ApproveIn | None = None,
 
 
 @router.post("/v1/approvals/{approval_id}/reject", response_model=ApprovalOut, responses=ERRORS)
-def reject(approval_id: int, body: RejectIn, service: PricingService = Depends(get_service),
+def reject(body: RejectIn, approval_id: int = Path(ge=1, le=2**62), service: PricingService = Depends(get_service),
            book: PriceBook | None = Depends(get_pricebook),
            actor: str = Depends(approver_actor)):
     a = _decide_errors(book, approval_id)

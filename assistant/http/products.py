@@ -45,7 +45,7 @@ def get_catalog_view(request: Request) -> CatalogView:
 
 
 @router.get("/v1/products", responses=ERRORS)
-def list_products(limit: int = Query(100, ge=1, le=10000), offset: int = Query(0, ge=0),
+def list_products(limit: int = Query(100, ge=1, le=10000), offset: int = Query(0, ge=0, le=10**9),
                   underpriced_by: float | None = Query(None, ge=0, le=10000, description=(
                       "suggested price more than this many % above the current")),
                   overpriced_by: float | None = Query(None, ge=0, le=100, description=(

@@ -36,15 +36,15 @@ router = APIRouter()
 
 
 @router.get("/v1/exports/suggestions.csv", responses={**ERRORS, 200: {"content": {"text/csv": {}}}})
-def export_suggestions(limit: int = Query(10000, ge=1, le=200000), offset: int = Query(0, ge=0),
+def export_suggestions(limit: int = Query(10000, ge=1, le=200000), offset: int = Query(0, ge=0, le=10**9),
                        underpriced_by: float | None = Query(None, ge=0, le=10000),
                        overpriced_by: float | None = Query(None, ge=0, le=100),
                        below_cost: bool = False, undercut: bool = False,
                        status: CatalogStatus | None = None, sort: Sort = "product_id",
                        view: CatalogView = Depends(get_catalog_view)) -> Response:
-    q = CatalogQuery.model_construct(underpriced_by=underpriced_by, overpriced_by=overpriced_by,
-                                     below_cost=below_cost, undercut=undercut, status=status,
-                                     sort=sort, limit=limit, offset=offset)  # validated by Query
+    q = CatalogQuery(underpriced_by=underpriced_by, overpriced_by=overpriced_by,
+                     below_cost=below_cost, undercut=undercut, status=status, sort=sort,
+                     limit=limit, offset=offset)
     return Response(suggestions_csv(view, q), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="suggestions.csv"'})
 

@@ -97,9 +97,12 @@ class ApprovalsDesk:
 
     def _id(self, approval_id: Any) -> int:
         try:
-            return int(approval_id)
-        except (TypeError, ValueError):
-            raise ValueError(f"Approval: pick a row or type its number, got {approval_id!r}.") from None
+            n = int(approval_id)
+        except (TypeError, ValueError, OverflowError):
+            n = 0
+        if not 1 <= n <= 2**62:
+            raise ValueError(f"Approval: pick a row or type its number, got {approval_id!r}.")
+        return n
 
     def approve(self, approval_id: Any, name: str | None, key: str | None, price: Any = None,
                 note: str | None = None) -> str:

@@ -12,10 +12,14 @@ The same :class:`assistant.catalog_view.CatalogView` as ``GET /v1/products``. Cl
 adds its product to the selection; "Apply selected" applies each product's latest suggestion
 within the approval policy (the rest go to the Approvals queue); "Approve selected" approves
 the waiting changes of the selection (an approver's name, and key when the server has keys).
+"Download CSV" exports the filtered rows with evidence columns; an edited file uploaded back
+applies its decisions (see :mod:`assistant.decisions_csv`: a file with a refused row stores
+nothing, and the refused rows are listed).
 """
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -24,6 +28,7 @@ import gradio as gr
 import pandas as pd
 
 from assistant.catalog_view import CatalogQuery, CatalogView
+from assistant.decisions_csv import FileRejected, apply_decisions, suggestions_csv
 from assistant.pricebook import ApprovalClosed, PriceBook
 from assistant.suggestion_store import SuggestionStore
 from assistant.web.approvals_tab import ApprovalsDesk, KeySettings, apply_message, approver_keys_of
@@ -51,15 +56,54 @@ class CatalogDesk:
         self.view, self.book, self.store = view, book, store
         self.approvals = ApprovalsDesk(book, store, approver_keys) if book is not None else None
 
+    def _query(self, underpriced_by: Any, below_cost: bool, undercut: bool, status: str, sort: str,
+               page: Any, limit: int = PAGE) -> tuple[CatalogQuery, int]:
+        under = float(underpriced_by) if underpriced_by not in (None, "", 0) else None
+        pg = max(1, int(page or 1))
+        return CatalogQuery(underpriced_by=under, below_cost=bool(below_cost), undercut=bool(undercut),
+                            status=None if status in (None, "", "any") else status,
+                            sort=SORTS.get(sort, "product_id"), limit=limit,
+                            offset=(pg - 1) * limit), pg
+
+    def export_csv(self, underpriced_by: Any = None, below_cost: bool = False, undercut: bool = False,
+                   status: str = "any", sort: str = "product id") -> str:
+        """Write every filtered row (up to 200k) as CSV to a temporary file; its path."""
+        q, _ = self._query(underpriced_by, below_cost, undercut, status, sort, 1, limit=200_000)
+        with tempfile.NamedTemporaryFile("w", suffix="-suggestions.csv", delete=False,
+                                         encoding="utf-8", newline="") as f:
+            f.write(suggestions_csv(self.view, q))
+        return f.name
+
+    def upload(self, path: str | None, name: str | None, key: str | None, partial: bool = False) -> str:
+        """Carry out a decisions CSV; the report to show (refused rows with row, field, reason)."""
+        if self.book is None:
+            return "No price list is configured on this server (PRICING_PRICEBOOK_DB)."
+        if not path:
+            return "Choose a decisions CSV first."
+        who = (name or "").strip()
+        if not who:
+            return "⚠ Your name: say who decides (it goes into the price history)."
+        keys = self.approvals.approver_keys if self.approvals is not None else None
+        approver = keys is None or (key or "").strip() in keys
+        try:
+            with open(path, "rb") as f:
+                r = apply_decisions(f.read(), self.store, self.book, partial=partial, approver=approver,
+                                    actor=f"{'approver' if approver else 'merchant'}:{who}")
+        except FileRejected as exc:
+            return f"⚠ The file is rejected whole, nothing stored — {exc}"
+        lines = [f"- row {e.row}, {e.field}: {e.reason}" for e in r.errors[:200]]
+        if not r.stored:
+            return (f"⚠ {len(r.errors)} row(s) refused, nothing stored (tick \"apply the valid rows\" "
+                    "to store the rest):\n" + "\n".join(lines))
+        head = (f"✓ {len(r.applied)} applied, {len(r.queued)} sent for approval, "
+                f"{len(r.rejected)} rejected, {r.skipped} skipped")
+        return head + (f"; {len(r.errors)} row(s) refused:\n" + "\n".join(lines) if lines else ".")
+
     def table(self, underpriced_by: Any = None, below_cost: bool = False, undercut: bool = False,
               status: str = "any", sort: str = "product id", page: Any = 1) -> tuple[pd.DataFrame, str]:
         """One page of the filtered catalog, and a line saying which page of how many."""
         try:
-            under = float(underpriced_by) if underpriced_by not in (None, "", 0) else None
-            pg = max(1, int(page or 1))
-            q = CatalogQuery(underpriced_by=under, below_cost=bool(below_cost), undercut=bool(undercut),
-                             status=None if status in (None, "", "any") else status,
-                             sort=SORTS.get(sort, "product_id"), limit=PAGE, offset=(pg - 1) * PAGE)
+            q, pg = self._query(underpriced_by, below_cost, undercut, status, sort, page)
         except (TypeError, ValueError) as exc:
             return pd.DataFrame(columns=COLUMNS), f"⚠ {exc}"
         res = self.view.query(q)
@@ -133,6 +177,18 @@ def catalog_tab(service: PricingService, book: PriceBook | None = None,
             approve_btn = gr.Button("Approve selected", elem_id="cat-approve")
             clear = gr.Button("Clear selection", elem_id="cat-clear")
         msg = gr.Markdown(elem_id="cat-msg")
+        with gr.Accordion("Spreadsheet round trip", open=False):
+            with gr.Row():
+                export_btn = gr.Button("Download CSV of the filtered rows", elem_id="cat-export")
+                export_file = gr.File(label="suggestions.csv", elem_id="cat-export-file")
+            with gr.Row():
+                upload_file = gr.File(label="Decisions CSV (decision = apply / reject / skip; "
+                                            "price; reason)", file_types=[".csv"], type="filepath",
+                                      elem_id="cat-upload")
+                partial_box = gr.Checkbox(label="apply the valid rows even if some are refused",
+                                          elem_id="cat-partial")
+                upload_btn = gr.Button("Apply the file", elem_id="cat-upload-go")
+            upload_msg = gr.Markdown(elem_id="cat-upload-msg")
         filters = [under, below, undercut, status, sort, page]
 
         def pick(evt: gr.SelectData, table: pd.DataFrame, current: str):
@@ -154,6 +210,9 @@ def catalog_tab(service: PricingService, book: PriceBook | None = None,
         apply_btn.click(apply, [selection, who] + filters, [msg, df, info], api_name="catalog_apply")
         approve_btn.click(approve, [selection, who, key] + filters, [msg, df, info],
                           api_name="catalog_approve")
+        export_btn.click(desk.export_csv, filters[:-1], [export_file], api_name="catalog_export")
+        upload_btn.click(desk.upload, [upload_file, who, key, partial_box], [upload_msg],
+                         api_name="catalog_upload")
     return desk
 
 
