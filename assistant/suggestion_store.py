@@ -15,6 +15,7 @@ After a fork (``pricing serve --workers``) each worker opens connections of its 
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -189,6 +190,14 @@ class SuggestionStore:
                               f"ORDER BY created_at DESC, {self._order} DESC LIMIT 1",
                               (product_id,)).fetchone()
         return Suggestion.model_validate_json(row[0]) if row else None
+
+    def since(self, cursor: int = 0, limit: int = 5000) -> list[tuple[int, dict]]:
+        """Suggestions stored after position ``cursor`` (0: from the start), oldest first, as
+        ``(position, body as a dict)``: for read models that follow the store (the catalog view)."""
+        with self._connect() as con:
+            rows = con.execute(f"SELECT {self._order}, body FROM suggestions WHERE {self._order} > ? "
+                               f"ORDER BY {self._order} LIMIT ?", (int(cursor), int(limit))).fetchall()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
 
     def add_feedback(self, fb: FeedbackIn) -> Feedback:
         out = Feedback(**fb.model_dump(), feedback_id=uuid.uuid4().hex, created_at=now_iso())

@@ -182,14 +182,15 @@ def register(app: typer.Typer) -> None:
             os.environ.setdefault("PRICING_THREADS", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with console.status("loading model and graph"):
+            cfg = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db)
             try:
-                service = PricingService.from_settings(
-                    Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db))
+                service = PricingService.from_settings(cfg)
             except Exception as exc:  # a bad URL, a server that refuses: say where
                 console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
                               f"{describe(suggestions_db)}): {exc}")
                 raise typer.Exit(2) from None
-        app = build_server(service, settings, ui=ui)
+        # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
+        app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui" if ui else "")
                       + (f"; {workers} workers)" if workers > 1 else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the

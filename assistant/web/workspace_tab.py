@@ -29,11 +29,13 @@ from assistant.facts import format_money
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
 from assistant.suggestion import Suggestion, SuggestOptions, WhatIfCurve, WhatIfResult
 from assistant.suggestion_store import UnknownSuggestion
+from assistant.web.approvals_tab import apply_message
 from assistant.web.feedback import save_feedback
 from assistant.web.plots import category_band, comparables_figure, competitors_figure, demand_figure
 from graph.contracts import ProductIn
 
 if TYPE_CHECKING:
+    from assistant.pricebook import PriceBook
     from assistant.service import PricingService
 
 CURRENCY_CHOICES = ["INR", "GBP", "BRL", "USD", "EUR"]
@@ -181,9 +183,11 @@ def demand_panel(service: DemandSource, s: Suggestion, candidate: float | None =
 
 
 # ----------------------------------------------------------------------------- the tab
-def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int = 20) -> None:
+def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int = 20,
+                  pricebook: PriceBook | None = None) -> None:
     """Render the Workspace tab (inside a ``gr.Tabs``). k_comparables: comparables fetched
-    per suggestion (enough for a distribution)."""
+    per suggestion (enough for a distribution). pricebook: the price list the "Apply" button
+    sends the suggestion to (no button without one)."""
     categories = sorted({str(c) for c in service.products["category_path"].dropna() if str(c).strip()})
     default_currency = service.default_currency
     currencies = CURRENCY_CHOICES if default_currency in CURRENCY_CHOICES else \
@@ -301,6 +305,8 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                     ws_comment = gr.Textbox(label="Comment (optional)", scale=6, elem_id="ws-comment")
                     ws_up = gr.Button("✓ Good", scale=1, elem_id="ws-up")
                     ws_down = gr.Button("✗ Not right", scale=1, elem_id="ws-down")
+                    ws_apply = gr.Button("Apply this price", scale=1, variant="primary",
+                                         elem_id="ws-apply", visible=pricebook is not None)
                 ws_status = gr.Markdown(label="feedback status", show_label=False,
                                         elem_id="ws-feedback-status")
                 plot_cmp = gr.Plot(label="Comparables' prices", format="png",
@@ -330,3 +336,6 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                     api_visibility="private")
         ws_down.click(feedback(False), [ws_state, ws_comment], [ws_status, ws_comment],
                       api_visibility="private")
+        # applies at once within the approval policy, else queues for the Approvals tab
+        ws_apply.click(lambda sid: apply_message(pricebook, service.store, sid, "merchant:ui"),
+                       [ws_state], [ws_status], api_visibility="private")
