@@ -18,7 +18,7 @@ import math
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from assistant.curation import CurationService
 from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import suggestion_fact_sheet
@@ -39,6 +40,7 @@ from assistant.suggestion import (
     ExplanationOut,
     GroupStats,
     GuardrailStep,
+    InferredLink,
     Interval,
     Suggestion,
     SuggestOptions,
@@ -48,6 +50,7 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
+from graph.linking import BrandLinker, Link, category_from_neighbours
 from graph.products import product_table
 from graph.schema import now_iso
 from graph.store import GraphStore
@@ -65,6 +68,7 @@ class _Resolved:
     current_price: float | None
     cost: float | None
     currency: str
+    links: list[Link] = field(default_factory=list)  # brand / category inferred for new products
 
 
 def _num(x: Any) -> float | None:
@@ -95,6 +99,8 @@ class PricingService:
         self.model_version = predictor.version
         # llama.cpp contexts are not thread-safe; the API serves requests from a thread pool.
         self._llm_lock = threading.Lock()
+        self._curation: CurationService | None = None
+        self._curation_lock = threading.Lock()
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -129,7 +135,21 @@ class PricingService:
     def ready(self) -> bool:
         return self.predictor is not None
 
+    def close(self) -> None:
+        """Stop background work (the curation worker; idempotent, the service stays usable)."""
+        if self._curation is not None:
+            self._curation.close()
+
     # ---------------------------------------------------------------- curated graph
+    @property
+    def curation(self) -> CurationService:
+        """The one curation service of this service (created on first use): the API and the
+        UI of a server share its edit worker (:mod:`assistant.curation`)."""
+        with self._curation_lock:
+            if self._curation is None:
+                self._curation = CurationService(self)
+            return self._curation
+
     def refresh_graph(self, graph: nx.MultiDiGraph) -> None:
         """Serve from an edited graph without a restart: the product table, the evidence and
         the model's graph features (refit on the training ids) all follow ``graph``."""
@@ -216,15 +236,51 @@ class PricingService:
                     rec[k] = row[k]
             if not rec["reviews"]:
                 rec["reviews"] = list(row["review_texts"] or [])
-        currency = rec.get("currency") or self.default_currency
+        # A new product without a currency is priced in its category's (or brand's): a UK toy
+        # compared with rupee prices would be nonsense.
+        links: list[Link] = []
+        if pid is None and not rec.get("brand"):
+            link = self.brands.link(rec["title"])
+            if link is not None:
+                rec["brand"] = link.value
+                links.append(link)
+        currency = (rec.get("currency")
+                    or self.featurizer.currency_for(rec.get("category_path"), rec.get("brand"))
+                    or self.default_currency)
         rec["currency"] = currency
-        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency)
+        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency, links)
+
+    @property
+    def brands(self) -> BrandLinker:
+        """The graph's known brands, for linking new products (rebuilt after a graph edit)."""
+        g = self.graph
+        cached = getattr(self, "_brands", None)
+        if cached is None or cached[0] is not g:
+            cached = (g, BrandLinker.from_graph(g))
+            self._brands = cached
+        return cached[1]
+
+    def _infer_categories(self, resolved: Sequence[_Resolved], k: int = 10) -> None:
+        """A category for each new product given without one, from its nearest catalog
+        products (same currency), recorded as a link; it then feeds the model."""
+        todo = [r for r in resolved if r.product_id is None and not r.record.get("category_path")]
+        if not todo or self.predictor.catalog_embeddings_ is None:
+            return
+        emb = self.predictor.embed([r.record["title"] for r in todo])
+        found = self.predictor.neighbours_many(emb, [""] * len(todo), k=k,
+                                               currencies=[r.currency for r in todo])
+        for r, near in zip(todo, found):
+            link = category_from_neighbours([(n.get("category_path"), n["similarity"]) for n in near])
+            if link is not None:
+                r.record["category_path"] = link.value
+                r.links.append(link)
 
     # ---------------------------------------------------------------- suggestions
     def suggest(self, target: ProductIn | str | Mapping[str, Any],
                 options: SuggestOptions | None = None, *, store: bool = True) -> Suggestion:
         opts = options or SuggestOptions()
         r = self._resolve(target)
+        self._infer_categories([r])
         # drivers come with the prediction: one feature pass for both
         pred = self.predictor.predict([r.record], drivers=True)[0]
         s = self._build(r, pred, opts)
@@ -253,6 +309,7 @@ class PricingService:
                 out.append(None)
             except (UnknownProduct, ValueError) as exc:
                 out.append(exc)
+        self._infer_categories([r for _, r in resolved])
         preds = (self.predictor.predict([r.record for _, r in resolved], drivers=True)
                  if resolved else [])
         comparables = self._comparables_many(resolved, preds, per_item)
@@ -278,7 +335,8 @@ class PricingService:
             found = self.predictor.neighbours_many(
                 np.stack([preds[j].embedding for j in js]),
                 [resolved[j][1].record.get("category_path") for j in js], k=k,
-                exclude_ids=[[resolved[j][1].product_id] for j in js])
+                exclude_ids=[[resolved[j][1].product_id] for j in js],
+                currencies=[resolved[j][1].currency for j in js])
             for j, f in zip(js, found):
                 out[j] = f
         return out
@@ -297,8 +355,8 @@ class PricingService:
         policy = opts.policy
         if policy.cost is None and r.cost is not None:
             policy = policy.model_copy(update={"cost": r.cost})
-        if policy.cost is not None and policy.min_margin is None:
-            policy = policy.model_copy(update={"min_margin": 0.0})  # never below cost by default
+        if policy.cost is not None and policy.min_margin is None and policy.min_markup is None:
+            policy = policy.model_copy(update={"min_markup": 0.0})  # never below cost by default
         # Demand-aware mode: the profit optimum (or clearance price) from the product's sales
         # history, anchored on the model's market price and searched inside the guardrail
         # bounds; apply_guardrails then only rounds it and applies the price ending.
@@ -366,6 +424,7 @@ class PricingService:
                    for g, d in drivers_log.items()]
         drivers.sort(key=lambda d: -abs(d.effect_pct))
         return Evidence(
+            links=[InferredLink(**asdict(link)) for link in r.links],
             comparables=[Comparable(**n) for n in comparables], competitors=comps,
             category=_group(cat, rec.get("category_path") or "(unknown)"),
             brand=_group(brand, rec.get("brand")) if brand else None, drivers=drivers)

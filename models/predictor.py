@@ -538,13 +538,14 @@ class Predictor:
 
     def neighbours(self, record_or_embedding: Mapping | str | np.ndarray,
                    category_path: str | None = None, k: int = 5,
-                   exclude_id: str | None = None) -> list[dict]:
+                   exclude_id: str | None = None, currency: str | None = None) -> list[dict]:
         """The ``k`` most similar priced catalog products (cosine of text embeddings).
 
         ``category_path`` restricts the search to that category and its sub-categories
-        (default: the record's own category; ``""`` searches the whole catalog). The record's
-        own catalog entry and ``exclude_id`` are left out. Each item: product_id, title,
-        category_path, brand, price, currency, similarity; most similar first.
+        (default: the record's own category; ``""`` searches the whole catalog); ``currency``
+        to products priced in that currency (default: the record's own, when it has one). The
+        record's own catalog entry and ``exclude_id`` are left out. Each item: product_id,
+        title, category_path, brand, price, currency, similarity; most similar first.
         """
         self._need_catalog()
         if k < 1:
@@ -557,20 +558,24 @@ class Predictor:
             own = frame["product_id"].iloc[0]
             if category_path is None and not _missing(frame["category_path"].iloc[0]):
                 category_path = str(frame["category_path"].iloc[0])
+            if currency is None and not _missing(frame["currency"].iloc[0]):
+                currency = str(frame["currency"].iloc[0])
             cat = self._catalog_rows(frame)
             e = (self.catalog_embeddings_[cat[0]] if cat[0] >= 0
                  else self.encoder.encode(self._texts(frame))[0])
         return self.neighbours_many(e[None, :], [category_path], k=k,
-                                    exclude_ids=[[own, exclude_id]])[0]
+                                    exclude_ids=[[own, exclude_id]], currencies=[currency])[0]
 
     def neighbours_many(self, embeddings: np.ndarray, category_paths: Sequence[str | None],
-                        k: int = 5, exclude_ids: Sequence[Sequence[str | None]] | None = None
-                        ) -> list[list[dict]]:
+                        k: int = 5, exclude_ids: Sequence[Sequence[str | None]] | None = None,
+                        currencies: Sequence[str | None] | None = None) -> list[list[dict]]:
         """:meth:`neighbours` for many embeddings at once (one matrix product per category).
 
         ``embeddings``: (n, d), e.g. ``Prediction.embedding`` rows; ``category_paths[i]``
         restricts row i's search to that category and below (None or "" = whole catalog);
-        ``exclude_ids[i]``: product ids left out of row i's result.
+        ``exclude_ids[i]``: product ids left out of row i's result; ``currencies[i]``: only
+        products priced in that currency (None = any) — a price in another currency is no
+        evidence for this one.
         """
         self._need_catalog()
         E = np.asarray(embeddings, np.float32)
@@ -600,17 +605,33 @@ class Predictor:
             for r, i in enumerate(rows):
                 skip = {self._pos[str(x)] for x in (exclude_ids[i] if exclude_ids else ())
                         if x is not None and not _missing(x) and str(x) in self._pos}
-                want = min(k + len(skip), len(idx))
-                top = np.argpartition(-sims[r], want - 1)[:want] if want < len(idx) else \
+                row_sims = sims[r]
+                cur = currencies[i] if currencies is not None else None
+                if cur is not None and not _missing(cur):
+                    same = self._currencies[idx] == str(cur).upper()
+                    row_sims = np.where(same, row_sims, -np.inf)
+                    n_ok = int(same.sum())
+                else:
+                    n_ok = len(idx)
+                want = min(k + len(skip), n_ok)
+                if want < 1:
+                    continue
+                top = np.argpartition(-row_sims, want - 1)[:want] if want < len(idx) else \
                     np.arange(len(idx))
-                top = top[np.argsort(-sims[r, top], kind="stable")]
-                out[i] = [self._comparable(int(idx[t]), float(sims[r, t])) for t in top
-                          if int(idx[t]) not in skip][:k]
+                top = top[np.argsort(-row_sims[top], kind="stable")]
+                out[i] = [self._comparable(int(idx[t]), float(row_sims[t])) for t in top
+                          if int(idx[t]) not in skip and np.isfinite(row_sims[t])][:k]
         return out
 
     def _need_catalog(self) -> None:
         if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
             raise ValueError("this model was saved without a catalog snapshot")
+
+    @cached_property
+    def _currencies(self) -> np.ndarray:
+        """Each catalog row's currency code, upper case ("" when missing)."""
+        return np.array(["" if _missing(c) else str(c).upper() for c in self.catalog_["currency"]],
+                        dtype=object)
 
     @cached_property
     def _priced(self) -> np.ndarray:
