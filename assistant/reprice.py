@@ -29,7 +29,6 @@ by a cheap competitor rises again by itself once that competitor's price rises.
 """
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -152,14 +151,7 @@ def products_with_offers_since(service: PricingService, since: str) -> list[str]
 
 def latest_suggestion(service: PricingService, product_id: str) -> Suggestion | None:
     """The product's most recent stored suggestion (None when it never had one)."""
-    con = sqlite3.connect(service.store.path, timeout=30)
-    try:
-        row = con.execute("SELECT body FROM suggestions WHERE product_id=? "
-                          "ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                          (product_id,)).fetchone()
-    finally:
-        con.close()
-    return Suggestion.model_validate_json(row[0]) if row else None
+    return service.store.latest_for(product_id)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -128,3 +128,36 @@ def service_on_store_copy(service: Any, directory: Path, demand: Any = None) -> 
         g = store.load()
     return PricingService(g, service.predictor, SuggestionStore(directory / "suggestions.sqlite"),
                           Explainer(None), graph_db=db, demand=demand)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server for the session (tests/pgserver.py); a missing server
+    fails the tests that need it rather than skipping them (CI counts a skip as a failure)."""
+    from tests.pgserver import PgServer, PgUnavailable
+
+    try:
+        server = PgServer().start()
+    except PgUnavailable as exc:
+        pytest.fail(str(exc))
+    yield server
+    from graph.db import close_pools
+
+    close_pools()
+    server.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path):
+    """A graph store location on each backend: a SQLite path, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "graph.sqlite"
+    return request.getfixturevalue("pg_url")

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from assistant.http import demand, feedback, graph, health, products, suggestions
-from assistant.http.deps import ApiSettings, Role, role_of
+from assistant.http.deps import ApiSettings, Role, current_graph, role_of
 from assistant.http.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from assistant.http.limits import RateLimiter
 from assistant.service import PricingService
@@ -47,7 +47,7 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
     # Starlette's own body limit answers in plain text; this one answers in the API's shape.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
-    keyed = [Depends(role_of)]
+    keyed = [Depends(role_of), Depends(current_graph)]  # current_graph: edits of other workers
     app.include_router(graph.router, dependencies=keyed)  # /v1/graph: curation
     app.include_router(health.router)
     app.include_router(suggestions.router, dependencies=keyed)

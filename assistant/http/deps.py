@@ -29,6 +29,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field, model_validator
 
+from assistant.graph_sync import ensure_current
 from assistant.http.errors import ApiError
 from assistant.service import PricingService
 
@@ -138,6 +139,12 @@ class Caller(BaseModel):
 def get_service(request: Request) -> PricingService:
     """The app's PricingService (``create_app`` puts it on ``app.state``)."""
     return request.app.state.service
+
+
+def current_graph(request: Request) -> None:
+    """Before answering: catch up with graph edits other workers or machines committed
+    (a one-row version check; :mod:`assistant.graph_sync`)."""
+    ensure_current(request.app.state.service)
 
 
 def get_settings(request: Request) -> ApiSettings:
