@@ -24,6 +24,8 @@ def catalog_frame(n_demo: int = 4) -> tuple[pd.DataFrame, list[tuple[int, str, s
     new = good.head(4).copy()  # the same kind of product, under ids and titles of its own
     new["product_id"] = [f"NEW-{i}" for i in range(len(new))]
     new["title"] = new["title"].str.slice(0, 60) + " (2026 edition)"
+    new.iloc[0, new.columns.get_loc("brand")] = None  # fields a merchant left empty
+    new.iloc[1, new.columns.get_loc("category_path")] = None
     rows = pd.concat([good, new], ignore_index=True).astype(object)
     first_id = rows.loc[0, "product_id"]
     bad = pd.DataFrame([

@@ -44,6 +44,7 @@ def test_rows_are_the_services_suggestions_and_bad_rows_are_named(scorer, tiny_s
         assert len(o["comparable_ids"]) <= 3 and len(o["drivers"]) == 2
         assert [d["group"] for d in o["drivers"]] == [d.group for d in s.evidence.drivers[:2]]
         assert [g["rule"] for g in o["guardrails"]] == [g.rule for g in s.guardrails]
+        assert [i["value"] for i in o["inferred"]] == [link.value for link in s.evidence.links]
         assert o["suggestion_json"] is None
     # the policy held: never more than 50% away from the current price
     moved = [o for o in out if o["current_price"]]

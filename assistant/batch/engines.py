@@ -142,7 +142,7 @@ class RayEngine:
                                        "out": str(out)},
                 # a fixed pool; two blocks queued per actor keep it busy without piling
                 # work onto one actor at the end of the run
-                compute=ray.data.ActorPoolStrategy(size=self.workers,
+                compute=ray.data.ActorPoolStrategy(size=min(self.workers, len(blocks)),
                                                    max_tasks_in_flight_per_actor=2),
                 num_cpus=self.cpus_per_actor,
                 # per actor, so that it holds on an instance the caller started too

@@ -40,6 +40,8 @@ from graph.loader import validate
 _GUARDRAIL = pa.struct([("rule", pa.string()), ("before", pa.float64()), ("after", pa.float64()),
                         ("detail", pa.string())])
 _DRIVER = pa.struct([("group", pa.string()), ("effect_pct", pa.float64())])
+_LINK = pa.struct([("field", pa.string()), ("value", pa.string()), ("method", pa.string()),
+                   ("confidence", pa.float64())])
 SCORE_SCHEMA = pa.schema([
     ("product_id", pa.string()), ("source_file", pa.string()), ("source_row", pa.int64()),
     ("title", pa.string()), ("currency", pa.string()),
@@ -53,6 +55,7 @@ SCORE_SCHEMA = pa.schema([
     ("drivers", pa.list_(_DRIVER)),                # the top feature groups by |effect|
     ("comparable_ids", pa.list_(pa.string())),     # most similar priced catalog products first
     ("comparable_similarity", pa.list_(pa.float64())),
+    ("inferred", pa.list_(_LINK)),                 # brand / category inferred for a new product
     ("model_version", pa.string()),
     ("suggestion_json", pa.string()),              # the full Suggestion, with keep_suggestion
 ])
@@ -191,6 +194,8 @@ class BlockScorer:
             "drivers": [d.model_dump() for d in s.evidence.drivers[:k]],
             "comparable_ids": [c.product_id for c in comps],
             "comparable_similarity": [c.similarity for c in comps],
+            "inferred": [link.model_dump(include={"field", "value", "method", "confidence"})
+                         for link in s.evidence.links],
             "model_version": s.model_version,
             "suggestion_json": s.model_dump_json() if self.settings.keep_suggestion else None,
         }
