@@ -81,17 +81,22 @@ class CatalogIndex:
         """L2-normalised embeddings of the listings' texts, encoded chunk by chunk."""
         texts = [x.text() for x in listings]
         enc = self.encoder()
+        # Chunks of the texts in sorted order: the same catalog read in another order hits
+        # the same cached chunks.
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        srt = [texts[i] for i in order]
         parts = []
-        steps = range(0, len(texts), self.chunk)
+        steps = range(0, len(srt), self.chunk)
         if progress:
             from tqdm.auto import tqdm
 
             steps = tqdm(steps, desc="encode catalog", unit="chunk")
         for s in steps:
-            parts.append(enc.encode(texts[s:s + self.chunk], cache_dir=cache_dir))
-        if not parts:
-            return np.zeros((0, enc.dim_), dtype=np.float32)
-        return np.vstack(parts)
+            parts.append(enc.encode(srt[s:s + self.chunk], cache_dir=cache_dir))
+        out = np.zeros((len(texts), enc.dim_), dtype=np.float32)
+        if parts:
+            out[np.asarray(order, dtype=np.int64)] = np.vstack(parts)
+        return out
 
     def fit(self, ids: Sequence[str], listings: Sequence[Listing], *,
             embeddings: np.ndarray | None = None, cache_dir: str | Path | None = None,

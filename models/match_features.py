@@ -146,14 +146,16 @@ def _num(s: str) -> str:
 
 def model_codes(text: str, extra: str | None = None) -> set[str]:
     """Tokens that look like model numbers: letters and digits mixed (>= 4 characters once
-    separators are dropped: "dsw16gb-001" -> "dsw16gb001"), or long digit runs (UPCs, part
+    dashes and dots are dropped: "dsw16gb-001" -> "dsw16gb001"), or long digit runs (UPCs, part
     numbers); a bare quantity ("16gb", "1080p") is not one."""
     out = set()
     chunks = _CHUNK.findall(text)
     if extra:
         chunks += _CHUNK.findall(normalize(extra))
     for ch in chunks:
-        for cand in {ch, *ch.split("-"), *ch.split("/")}:
+        # "/" separates alternatives ("11/10/8.1"); "-" and "." sit inside one code
+        # ("dsw16gb-001" is one code: its "dsw16gb" prefix is a series shared by variants)
+        for cand in ch.split("/"):
             c = _SEPS.sub("", cand)
             if len(c) < 4:
                 continue

@@ -28,6 +28,7 @@ format) and ``cross_encoder/`` (transformers folder, safetensors) when one is us
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +61,15 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(ps[i]), float(f1[i])
 
 
+def recall_threshold(y: np.ndarray, p: np.ndarray, target: float) -> float:
+    """Highest threshold that keeps at least ``target`` of the positives (``p >= t``)."""
+    pos = np.sort(np.asarray(p)[np.asarray(y) == 1])[::-1]
+    if len(pos) == 0:
+        return 0.0
+    k = min(len(pos) - 1, max(0, int(math.ceil(target * len(pos))) - 1))
+    return float(pos[k])
+
+
 def precision_threshold(y: np.ndarray, p: np.ndarray, target: float, min_hits: int = 20
                         ) -> float:
     """Lowest threshold whose links (``p >= t``) reach ``target`` precision on ``y``, counted
@@ -89,6 +99,7 @@ class PairMatcher:
         (costly on CPU: about 0.5-1 s per 32-pair step on 2 cores).
     ce_epochs: cross-encoder epochs.
     target_precision: precision the automatic-link threshold must reach on the valid pairs.
+    review_recall: share of the valid true pairs the review threshold keeps.
     n_estimators, learning_rate, num_leaves, min_child_samples: LightGBM settings.
     description_words: words of the description appended to the text the models read.
     seed: for LightGBM's bagging and the cross-encoder.
@@ -96,12 +107,14 @@ class PairMatcher:
 
     def __init__(self, use_embedding: bool = True, use_cross_encoder: bool = False,
                  ce_epochs: float = 2.0, target_precision: float = 0.98,
+                 review_recall: float = 0.95,
                  n_estimators: int = 400, learning_rate: float = 0.05, num_leaves: int = 31,
                  min_child_samples: int = 10, description_words: int = 0, seed: int = 0) -> None:
         self.use_embedding = use_embedding
         self.use_cross_encoder = use_cross_encoder
         self.ce_epochs = ce_epochs
         self.target_precision = target_precision
+        self.review_recall = review_recall
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -207,9 +220,14 @@ class PairMatcher:
         self.threshold_, f1 = best_f1_threshold(vy, pv)
         self.auto_threshold_ = max(self.threshold_,
                                    precision_threshold(vy, pv, self.target_precision))
+        # the review queue starts where 95% of the true pairs are kept (not below 0.05: a
+        # queue of near-certain non-matches wastes curators' time)
+        self.review_threshold_ = float(np.clip(recall_threshold(vy, pv, self.review_recall),
+                                               0.05, self.threshold_))
         self.summary_ = {"pairs": int(len(y)), "positives": int(y.sum()),
                          "valid_pairs": int(len(vy)), "valid_f1": round(f1, 4),
                          "threshold": self.threshold_, "auto_threshold": self.auto_threshold_,
+                         "review_threshold": self.review_threshold_,
                          "cross_encoder": getattr(self.cross_encoder_, "fitted_", None),
                          "seconds": round(time.perf_counter() - t0, 1),
                          "cross_encoder_seconds": round(t_ce, 1)}
@@ -258,6 +276,7 @@ class PairMatcher:
     def get_params(self) -> dict:
         return {"use_embedding": self.use_embedding, "use_cross_encoder": self.use_cross_encoder,
                 "ce_epochs": self.ce_epochs, "target_precision": self.target_precision,
+                "review_recall": self.review_recall,
                 "n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
                 "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
                 "description_words": self.description_words, "seed": self.seed}
@@ -271,7 +290,8 @@ class PairMatcher:
             self.cross_encoder_.save(out / CE_DIR)
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "params": self.get_params(),
                     "feature_names": self.feature_names, "threshold": self.threshold_,
-                    "auto_threshold": self.auto_threshold_, "summary": self.summary_,
+                    "auto_threshold": self.auto_threshold_,
+                    "review_threshold": self.review_threshold_, "summary": self.summary_,
                     "featurizer": self.featurizer_.to_dict()}
         (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
         return out
@@ -301,5 +321,6 @@ class PairMatcher:
             obj.cross_encoder_ = CrossEncoder.load(d / CE_DIR)
         obj.threshold_ = float(m["threshold"])
         obj.auto_threshold_ = float(m["auto_threshold"])
+        obj.review_threshold_ = float(m["review_threshold"])
         obj.summary_ = m.get("summary", {})
         return obj
