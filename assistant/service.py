@@ -14,14 +14,11 @@ confidence / abstain -> fact sheet -> verified explanation -> stored for audit.
 """
 from __future__ import annotations
 
-import copy
-import json
 import math
-import os
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +26,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from assistant.curation import CurationService
 from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import suggestion_fact_sheet
 from assistant.guardrails import apply_guardrails
+from assistant.settings import Settings
 from assistant.suggestion import (
     Comparable,
     CompetitorOfferOut,
@@ -41,6 +40,7 @@ from assistant.suggestion import (
     ExplanationOut,
     GroupStats,
     GuardrailStep,
+    InferredLink,
     Interval,
     Suggestion,
     SuggestOptions,
@@ -50,7 +50,7 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
-from graph.features import GraphFeaturizer
+from graph.linking import BrandLinker, Link, category_from_neighbours
 from graph.products import product_table
 from graph.schema import now_iso
 from graph.store import GraphStore
@@ -68,6 +68,7 @@ class _Resolved:
     current_price: float | None
     cost: float | None
     currency: str
+    links: list[Link] = field(default_factory=list)  # brand / category inferred for new products
 
 
 def _num(x: Any) -> float | None:
@@ -98,17 +99,20 @@ class PricingService:
         self.model_version = predictor.version
         # llama.cpp contexts are not thread-safe; the API serves requests from a thread pool.
         self._llm_lock = threading.Lock()
+        self._curation: CurationService | None = None
+        self._curation_lock = threading.Lock()
 
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_paths(cls, artifact: str | Path, graph_db: str | Path | None = None,
                    suggestions_db: str | Path = "runs/suggestions.sqlite",
-                   llm: Any | None = "env", sales: str | Path | None = "env") -> PricingService:
-        """Load the predictor, the graph (the store's, else the artifact's snapshot) and the LLM.
+                   llm: Any | None = None, sales: str | Path | None = None) -> PricingService:
+        """Load the predictor, the graph (the store's, else the artifact's snapshot) and wire
+        the LLM.
 
-        ``sales``: a catalog path with a sales table (graph.adapters.load_path) for
-        demand-aware pricing; "env" = ``PRICING_SALES``, else ``data/demo`` when it exists;
-        None (or PRICING_SALES=none) = market mode only.
+        llm: a LangChain chat model for explanations (None: the deterministic verified text).
+        sales: a catalog path with a sales table (graph.adapters.load_path) for demand-aware
+        pricing; None = market mode only.
         """
         predictor = Predictor.load(artifact)
         if graph_db is not None and Path(graph_db).exists():
@@ -116,29 +120,36 @@ class PricingService:
                 graph = gs.load()
         else:
             graph, graph_db = predictor.graph_, None
-        if llm == "env":
-            from assistant.llm import LLMConfig, make_llm
-
-            # "none": the deterministic, verified explanation only (no LLM call).
-            llm = (None if os.environ.get("PRICING_LLM_BACKEND", "local").lower() == "none"
-                   else make_llm(LLMConfig.from_env()))
-        if sales == "env":
-            sales = os.environ.get("PRICING_SALES") or ("data/demo" if Path("data/demo").is_dir()
-                                                        else None)
-        demand = DemandAdvisor.from_path(sales) if sales not in (None, "", "none") else None
+        demand = DemandAdvisor.from_path(sales) if sales is not None else None
         return cls(graph, predictor, SuggestionStore(suggestions_db), Explainer(llm),
                    graph_db=graph_db, demand=demand)
 
     @classmethod
-    def from_env(cls) -> PricingService:
-        return cls.from_paths(os.environ.get("PRICING_ARTIFACT", "runs/model"),
-                              os.environ.get("PRICING_GRAPH_DB", "runs/graph.sqlite"),
-                              os.environ.get("PRICING_SUGGESTIONS_DB", "runs/suggestions.sqlite"))
+    def from_settings(cls, settings: Settings, *, explain: bool = True) -> PricingService:
+        """The service that ``settings`` describe (built at the edge: CLI, server, UI).
+
+        explain=False skips building the LLM (deterministic verified explanations only)."""
+        return cls.from_paths(settings.artifact, settings.graph_db, settings.suggestions_db,
+                              llm=settings.make_llm() if explain else None, sales=settings.sales)
 
     def ready(self) -> bool:
         return self.predictor is not None
 
+    def close(self) -> None:
+        """Stop background work (the curation worker; idempotent, the service stays usable)."""
+        if self._curation is not None:
+            self._curation.close()
+
     # ---------------------------------------------------------------- curated graph
+    @property
+    def curation(self) -> CurationService:
+        """The one curation service of this service (created on first use): the API and the
+        UI of a server share its edit worker (:mod:`assistant.curation`)."""
+        with self._curation_lock:
+            if self._curation is None:
+                self._curation = CurationService(self)
+            return self._curation
+
     def refresh_graph(self, graph: nx.MultiDiGraph) -> None:
         """Serve from an edited graph without a restart: the product table, the evidence and
         the model's graph features (refit on the training ids) all follow ``graph``."""
@@ -152,23 +163,7 @@ class PricingService:
         """A copy of the predictor whose graph features are refit on ``graph`` (same training
         ids and parameters: on an unchanged graph it prices exactly as before). The original is
         left alone: other services may share it."""
-        old = self.predictor.graph_features
-        ids = [i for i in self._train_ids() if f"product:{i}" in graph]
-        p = copy.copy(self.predictor)
-        p.graph_features = GraphFeaturizer(**old.get_params()).fit(graph, ids)
-        p._graph = graph
-        return p
-
-    def _train_ids(self) -> list[str]:
-        ids = getattr(self, "_train_ids_cache", None)
-        if ids is None:
-            d = self.predictor.directory
-            split = Path(d) / "split.json" if d is not None else None
-            ids = (json.loads(split.read_text(encoding="utf-8"))["train"]
-                   if split is not None and split.exists()
-                   else list(self.predictor.graph_features.train_ids_))
-            self._train_ids_cache = [str(i) for i in ids]
-        return self._train_ids_cache
+        return self.predictor.with_graph(graph)
 
     # ---------------------------------------------------------------- look-ups
     def _row(self, product_id: str) -> pd.Series:
@@ -241,15 +236,51 @@ class PricingService:
                     rec[k] = row[k]
             if not rec["reviews"]:
                 rec["reviews"] = list(row["review_texts"] or [])
-        currency = rec.get("currency") or self.default_currency
+        # A new product without a currency is priced in its category's (or brand's): a UK toy
+        # compared with rupee prices would be nonsense.
+        links: list[Link] = []
+        if pid is None and not rec.get("brand"):
+            link = self.brands.link(rec["title"])
+            if link is not None:
+                rec["brand"] = link.value
+                links.append(link)
+        currency = (rec.get("currency")
+                    or self.featurizer.currency_for(rec.get("category_path"), rec.get("brand"))
+                    or self.default_currency)
         rec["currency"] = currency
-        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency)
+        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency, links)
+
+    @property
+    def brands(self) -> BrandLinker:
+        """The graph's known brands, for linking new products (rebuilt after a graph edit)."""
+        g = self.graph
+        cached = getattr(self, "_brands", None)
+        if cached is None or cached[0] is not g:
+            cached = (g, BrandLinker.from_graph(g))
+            self._brands = cached
+        return cached[1]
+
+    def _infer_categories(self, resolved: Sequence[_Resolved], k: int = 10) -> None:
+        """A category for each new product given without one, from its nearest catalog
+        products (same currency), recorded as a link; it then feeds the model."""
+        todo = [r for r in resolved if r.product_id is None and not r.record.get("category_path")]
+        if not todo or self.predictor.catalog_embeddings_ is None:
+            return
+        emb = self.predictor.embed([r.record["title"] for r in todo])
+        found = self.predictor.neighbours_many(emb, [""] * len(todo), k=k,
+                                               currencies=[r.currency for r in todo])
+        for r, near in zip(todo, found):
+            link = category_from_neighbours([(n.get("category_path"), n["similarity"]) for n in near])
+            if link is not None:
+                r.record["category_path"] = link.value
+                r.links.append(link)
 
     # ---------------------------------------------------------------- suggestions
     def suggest(self, target: ProductIn | str | Mapping[str, Any],
                 options: SuggestOptions | None = None, *, store: bool = True) -> Suggestion:
         opts = options or SuggestOptions()
         r = self._resolve(target)
+        self._infer_categories([r])
         # drivers come with the prediction: one feature pass for both
         pred = self.predictor.predict([r.record], drivers=True)[0]
         s = self._build(r, pred, opts)
@@ -278,6 +309,7 @@ class PricingService:
                 out.append(None)
             except (UnknownProduct, ValueError) as exc:
                 out.append(exc)
+        self._infer_categories([r for _, r in resolved])
         preds = (self.predictor.predict([r.record for _, r in resolved], drivers=True)
                  if resolved else [])
         comparables = self._comparables_many(resolved, preds, per_item)
@@ -303,7 +335,8 @@ class PricingService:
             found = self.predictor.neighbours_many(
                 np.stack([preds[j].embedding for j in js]),
                 [resolved[j][1].record.get("category_path") for j in js], k=k,
-                exclude_ids=[[resolved[j][1].product_id] for j in js])
+                exclude_ids=[[resolved[j][1].product_id] for j in js],
+                currencies=[resolved[j][1].currency for j in js])
             for j, f in zip(js, found):
                 out[j] = f
         return out
@@ -391,6 +424,7 @@ class PricingService:
                    for g, d in drivers_log.items()]
         drivers.sort(key=lambda d: -abs(d.effect_pct))
         return Evidence(
+            links=[InferredLink(**asdict(link)) for link in r.links],
             comparables=[Comparable(**n) for n in comparables], competitors=comps,
             category=_group(cat, rec.get("category_path") or "(unknown)"),
             brand=_group(brand, rec.get("brand")) if brand else None, drivers=drivers)

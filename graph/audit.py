@@ -193,6 +193,15 @@ class AuditEntry:
     node_changes: list[NodeChange] = field(default_factory=list, repr=False)
     edge_changes: list[EdgeChange] = field(default_factory=list, repr=False)
 
+    def summary(self) -> dict[str, int]:
+        """Counts by kind and action, e.g. {"nodes updated": 1, "edges removed": 3}."""
+        c: dict[str, int] = {}
+        for n in self.node_changes:
+            c[f"nodes {n.action}"] = c.get(f"nodes {n.action}", 0) + 1
+        for x in self.edge_changes:
+            c[f"edges {x.action}"] = c.get(f"edges {x.action}", 0) + 1
+        return c
+
     def to_dict(self, images: bool = True) -> dict:
         """Plain dict; ``images=False`` leaves out before/after (they can be large)."""
         d = {"id": self.id, "at": self.at, "actor": self.actor, "op": self.op,

@@ -13,11 +13,14 @@ nothing is dropped silently.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from graph.schema import NodeType
 
 TableKind = Literal["products", "reviews", "offers", "sales"]
 
@@ -54,6 +57,76 @@ NUMERIC: dict[str, list[str]] = {
 CATEGORY_SEPARATOR = " > "
 # Above any real listing price in any currency; keeps arithmetic on prices finite and exact.
 MAX_PRICE = 1e10
+
+# Limits on text, shared by ingest (graph.loader), curation (graph.curation) and the API
+# (ProductIn and the requests built on it), so that whatever one accepts the others can use.
+MAX_ID_LENGTH = 200        # product_id, review_id
+MAX_NAME_LENGTH = 200      # brand, competitor, one category level, attribute names
+MAX_PATH_LENGTH = 1000     # category_path
+MAX_TITLE_LENGTH = 2000    # titles, reasons, urls
+MAX_TEXT_LENGTH = 20000    # description, review text, free attribute values
+MAX_COUNT = 1e9            # rating_count: far above any real listing's
+# Multi-line text may hold tabs and line breaks; nothing else below U+0020 (a NUL byte,
+# an escape sequence) and no lone surrogate (it cannot be stored as UTF-8).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_NODE_PREFIXES = tuple(f"{t.value}:" for t in NodeType)
+TEXT_LIMITS: dict[str, dict[str, int]] = {
+    "products": {"product_id": MAX_ID_LENGTH, "title": MAX_TITLE_LENGTH,
+                 "description": MAX_TEXT_LENGTH, "category_path": MAX_PATH_LENGTH,
+                 "brand": MAX_NAME_LENGTH, "condition": 50},
+    "reviews": {"product_id": MAX_ID_LENGTH, "review_id": MAX_ID_LENGTH,
+                "title": MAX_TITLE_LENGTH, "text": MAX_TEXT_LENGTH},
+    "offers": {"product_id": MAX_ID_LENGTH, "competitor": MAX_NAME_LENGTH,
+               "url": MAX_TITLE_LENGTH},
+    "sales": {"product_id": MAX_ID_LENGTH},
+}
+MULTILINE = frozenset({"description", "text"})
+ID_FIELDS = frozenset({"product_id", "review_id"})
+
+
+def text_problem(value: str, fld: str, limit: int, *, multiline: bool = False) -> str | None:
+    """Why ``value`` is not acceptable text for field ``fld`` (None: it is)."""
+    if len(value) > limit:
+        return f"{fld} is {len(value):,} characters long; at most {limit:,} are allowed"
+    bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if bad:
+        return (f"{fld} contains the control character U+{ord(bad.group()):04X} at position "
+                f"{bad.start()}")
+    return None
+
+
+def id_problem(value: str, fld: str = "product_id") -> str | None:
+    """Why ``value`` is not an acceptable catalog id (None: it is): text rules, not blank, no
+    surrounding spaces, and no node-type prefix (``product:X1`` would be read as a node id)."""
+    why = text_problem(value, fld, MAX_ID_LENGTH)
+    if why:
+        return why
+    if not value.strip() or value != value.strip():
+        return f"{fld} must be non-blank and without leading or trailing spaces"
+    if value.lower().startswith(_NODE_PREFIXES):
+        return (f"{fld} {value!r} starts with a node-type prefix "
+                f"({', '.join(_NODE_PREFIXES)}); give the catalog id without it")
+    return None
+
+
+def check_text(value: Any, fld: str, limit: int, *, multiline: bool = False) -> Any:
+    """``value`` if it is None or acceptable text, else ValueError naming ``fld``."""
+    if isinstance(value, str):
+        why = text_problem(value, fld, limit, multiline=multiline)
+        if why:
+            raise ValueError(why)
+    return value
+
+
+def check_id(value: Any, fld: str = "product_id") -> Any:
+    """``value`` if it is None or an acceptable id, else ValueError naming ``fld``."""
+    if isinstance(value, str):
+        why = id_problem(value, fld)
+        if why:
+            raise ValueError(why)
+    return value
+
 
 # ISO 4217 active codes. Kept inline so validation needs no extra dependency.
 CURRENCIES: frozenset[str] = frozenset(
@@ -105,20 +178,48 @@ class Catalog:
 
 
 class ProductIn(BaseModel):
-    """One product as a caller describes it (API, CLI, chat). Price is the current price."""
+    """One product as a caller describes it (API, CLI, chat). Price is the current price.
 
-    product_id: str | None = Field(default=None, max_length=200)
-    title: str = Field(min_length=1, max_length=2000)
-    description: str | None = Field(default=None, max_length=20000)
-    category_path: str | None = Field(default=None, max_length=1000)
-    brand: str | None = Field(default=None, max_length=200)
+    Text follows the limits above (:func:`text_problem`, :func:`id_problem`); numbers must be
+    finite (``Infinity`` and ``NaN`` are refused, naming the field).
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    product_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
+    description: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
+    category_path: str | None = Field(default=None, max_length=MAX_PATH_LENGTH)
+    brand: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
     condition: str | None = Field(default=None, max_length=50)
     price: float | None = Field(default=None, gt=0, le=MAX_PRICE, description="current price")
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     cost: float | None = Field(default=None, ge=0, le=MAX_PRICE)
     rating: float | None = Field(default=None, ge=0, le=5)
-    rating_count: float | None = Field(default=None, ge=0)
+    rating_count: float | None = Field(default=None, ge=0, le=MAX_COUNT)
     reviews: list[str] = Field(default_factory=list, max_length=500)
+
+    @field_validator("product_id")
+    @classmethod
+    def _valid_id(cls, v: str | None) -> str | None:
+        return check_id(v, "product_id")
+
+    @field_validator("title", "category_path", "brand", "condition")
+    @classmethod
+    def _one_line(cls, v: str | None, info: Any) -> str | None:
+        return check_text(v, info.field_name, 1 << 30)  # lengths: the Field limits
+
+    @field_validator("description")
+    @classmethod
+    def _multi_line(cls, v: str | None) -> str | None:
+        return check_text(v, "description", MAX_TEXT_LENGTH, multiline=True)
+
+    @field_validator("reviews")
+    @classmethod
+    def _review_texts(cls, v: list[str]) -> list[str]:
+        for i, text in enumerate(v):
+            check_text(text, f"reviews[{i}]", MAX_TEXT_LENGTH, multiline=True)
+        return v
 
     @field_validator("title")
     @classmethod

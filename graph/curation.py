@@ -87,7 +87,7 @@ from graph.audit import (
     same_image,
     write_entry,
 )
-from graph.contracts import Rejection
+from graph.contracts import MAX_NAME_LENGTH, MAX_PATH_LENGTH, Rejection, text_problem
 from graph.curation_tx import (  # noqa: F401 - the errors are part of this API
     _BULK_OPS,
     _MAX_LISTED,
@@ -114,12 +114,17 @@ from graph.curation_tx import (  # noqa: F401 - the errors are part of this API
     _norm_path,
     _number,
     _scalar,
+    _short,
     _text,
     _Tx,
     apply_changes,
 )
 from graph.schema import NodeType, node_id, normalize_name, now_iso, offer_key
 from graph.store import GraphStore
+
+# Rows of one bulk import: one transaction and one audit entry hold them all; beyond this a
+# file is split (the API caps its JSON rows at the same number).
+MAX_BULK_ROWS = 20_000
 
 
 @dataclass
@@ -609,11 +614,10 @@ class Curator:
              reason: str | None = None, dry_run: bool = False, price_fn: PriceFn | None = None,
              primary: str | None = None, primary_type: NodeType | None = None,
              touch: bool = True, reverts: int | None = None) -> CurationResult:
-        who = self.actor if actor is None else actor
-        if not isinstance(who, str) or not who.strip():
-            raise CurationError(f"actor must be a non-empty string, got {who!r}", field="actor")
+        who = _text(self.actor if actor is None else actor, "actor", required=True)
         if reason is not None and not isinstance(reason, str):
-            raise CurationError(f"reason must be a string, got {reason!r}", field="reason")
+            raise CurationError(f"reason must be a string, got {_short(reason)}", field="reason")
+        _text(reason, "reason")
         conn = self.conn
         if conn.in_transaction:
             raise RuntimeError("the store's connection is already inside a transaction")
@@ -698,7 +702,10 @@ class Curator:
     def _node_ref(self, tx: _Tx, ref: Any, want: NodeType | None) -> str:
         """The node id a reference means (it need not exist)."""
         if not isinstance(ref, str) or not ref.strip():
-            raise CurationError(f"expected a node id or name, got {ref!r}", field="node")
+            raise CurationError(f"expected a node id or name, got {_short(ref)}", field="node")
+        why = text_problem(ref, "node", MAX_PATH_LENGTH + 20)  # a category id: path + prefix
+        if why:
+            raise CurationError(why, field="node")
         ref = ref.strip()
         head, sep, key = ref.partition(":")
         if want is None:
@@ -747,6 +754,9 @@ class Curator:
                 raise CurationError(f"{nid}: attribute {k!r} cannot be set here (reserved; use "
                                     f"rename_node / reparent_category for names and paths)",
                                     node=nid, field=str(k))
+            why = text_problem(k, "attribute name", MAX_NAME_LENGTH)
+            if why:
+                raise CurationError(f"{nid}: {why}", node=nid, field="changes")
             if typ == B and k == "inferred" and v is not None and not isinstance(v, bool):
                 raise CurationError(f"{nid}: inferred must be true or false, got {v!r}",
                                     node=nid, field="inferred")
@@ -912,7 +922,8 @@ class Curator:
     def _rename(self, tx: _Tx, nid: str, new_name: Any) -> None:
         row = tx.node(nid)
         t = row["type"]
-        nm = _text(new_name, "new_name", nid, required=True)
+        nm = _text(new_name, "new_name", nid, required=True,
+                   limit=None if t == P else MAX_NAME_LENGTH)
         if t == P:
             attrs = self._product_attrs(row["attrs"], {"title": nm}, nid)
             tx.update_node(nid, name=nm, attrs=attrs)
@@ -1193,6 +1204,9 @@ def _read_rows(source: Any) -> tuple[str, list[dict]]:
         return getattr(source, "name", "<stream>"), _csv_rows(source, "<stream>")
     rows = []
     for i, r in enumerate(source, 1):
+        if i > MAX_BULK_ROWS:
+            raise CurationError(f"bulk import: more than {MAX_BULK_ROWS:,} rows; split them",
+                                field="source")
         if not isinstance(r, Mapping):
             raise CurationError(f"bulk import: row {i} is not a mapping", field="source")
         rows.append({str(k).strip().lower(): _cell(v) for k, v in r.items()})
@@ -1201,14 +1215,22 @@ def _read_rows(source: Any) -> tuple[str, list[dict]]:
 
 def _csv_rows(fh: IO[str], name: str) -> list[dict]:
     reader = csv.DictReader(fh)
-    cols = [c.strip().lower() for c in (reader.fieldnames or [])]
-    missing = [c for c in ("op", "product_id") if c not in cols]
-    if missing:
-        raise CurationError(f"bulk import {name}: missing column(s) {', '.join(missing)} "
-                            f"(found {', '.join(cols) or 'none'})", field=missing[0])
-    rows = []
-    for r in reader:
-        rows.append({str(k).strip().lower(): _cell(v) for k, v in r.items() if k is not None})
+    try:
+        cols = [c.strip().lower() for c in (reader.fieldnames or [])]
+        missing = [c for c in ("op", "product_id") if c not in cols]
+        if missing:
+            raise CurationError(f"bulk import {name}: missing column(s) {', '.join(missing)} "
+                                f"(found {_short(', '.join(cols) or 'none')})", field=missing[0])
+        rows = []
+        for r in reader:
+            if len(rows) >= MAX_BULK_ROWS:
+                raise CurationError(f"bulk import {name}: more than {MAX_BULK_ROWS:,} rows; "
+                                    f"split the file", field="source")
+            rows.append({str(k).strip().lower(): _cell(v) for k, v in r.items()
+                         if k is not None})
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a NUL byte, ...
+        raise CurationError(f"bulk import {name}: line {reader.line_num + 1} is not readable CSV "
+                            f"({exc})", field="source") from None
     return rows
 
 

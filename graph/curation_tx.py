@@ -23,7 +23,20 @@ from typing import Any
 import networkx as nx
 
 from graph.audit import EdgeChange, NodeChange, dumps, edge_action, is_stamp, node_action, stamp_of
-from graph.contracts import CATEGORY_SEPARATOR, CURRENCIES, Rejection
+from graph.contracts import (
+    CATEGORY_SEPARATOR,
+    CURRENCIES,
+    MAX_COUNT,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PATH_LENGTH,
+    MAX_PRICE,
+    MAX_TEXT_LENGTH,
+    MAX_TITLE_LENGTH,
+    Rejection,
+    id_problem,
+    text_problem,
+)
 from graph.schema import EdgeType, NodeType, node_id, normalize_name
 
 P, C, B, K, R = (NodeType.PRODUCT.value, NodeType.CATEGORY.value, NodeType.BRAND.value,
@@ -43,6 +56,17 @@ _PRODUCT_TEXT = ("description", "condition")
 _BULK_OPS = ("link_category", "unlink_category", "link_brand", "unlink_brand", "add_offer",
              "remove_offer")
 _MAX_LISTED = 20
+# Text limits by argument name (graph.contracts: the same as ingest and the API); names of
+# brands, competitors and category levels are checked against MAX_NAME_LENGTH where made.
+TEXT_LIMITS = {"product_id": MAX_ID_LENGTH, "title": MAX_TITLE_LENGTH, "new_name": MAX_TITLE_LENGTH,
+               "description": MAX_TEXT_LENGTH, "condition": 50, "name": MAX_NAME_LENGTH,
+               "brand": MAX_NAME_LENGTH, "competitor": MAX_NAME_LENGTH, "path": MAX_PATH_LENGTH,
+               "category_path": MAX_PATH_LENGTH, "observed_at": 64, "url": MAX_TITLE_LENGTH,
+               "reason": MAX_TITLE_LENGTH, "actor": MAX_NAME_LENGTH}
+MULTILINE = {"description", "reason"}
+# Upper bounds of numbers (graph.contracts).
+MAX_NUMBER = {"price": MAX_PRICE, "cost": MAX_PRICE, "shipping": MAX_PRICE,
+              "rating_count": MAX_COUNT}
 _SINGLE = {IN_CATEGORY, MADE_BY, CHILD_OF}  # one edge of the type per (source, target) pair
 
 PriceFn = Callable[[list[str], nx.MultiDiGraph], Mapping[str, float]]
@@ -120,9 +144,15 @@ def _split_path(path: str) -> list[str]:
 def _norm_path(path: str, fld: str) -> str:
     parts = _split_path(path)
     if not parts or any(not p for p in parts):
-        raise CurationError(f"{fld}: category path {path!r} has an empty level "
+        raise CurationError(f"{fld}: category path {_short(path)} has an empty level "
                             f"(levels are separated by '>')", field=fld)
-    return SEP.join(parts)
+    full = SEP.join(parts)
+    why = text_problem(full, fld, MAX_PATH_LENGTH) or next(
+        (text_problem(p, f"{fld} level", MAX_NAME_LENGTH) for p in parts
+         if len(p) > MAX_NAME_LENGTH), None)
+    if why:
+        raise CurationError(f"{fld}: {why}", field=fld)
+    return full
 
 
 def _catalog_id(nid: str) -> str:
@@ -133,14 +163,16 @@ def _number(value: Any, fld: str, node: str | None = None, *, low: float | None 
             high: float | None = None, low_open: bool = False) -> float:
     where = f"{node}: " if node else ""
     if isinstance(value, bool):
-        raise CurationError(f"{where}{fld} must be a number, got {value!r}", node=node, field=fld)
+        raise CurationError(f"{where}{fld} must be a number, got {_short(value)}", node=node,
+                            field=fld)
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise CurationError(f"{where}{fld} must be a number, got {value!r}",
+        raise CurationError(f"{where}{fld} must be a number, got {_short(value)}",
                             node=node, field=fld) from None
     if not math.isfinite(x):
         raise CurationError(f"{where}{fld} must be finite, got {value!r}", node=node, field=fld)
+    high = MAX_NUMBER.get(fld) if high is None else high
     if low is not None and (x <= low if low_open else x < low):
         rel = "greater than" if low_open else "at least"
         raise CurationError(f"{where}{fld} must be {rel} {low:g}, got {value!r}",
@@ -155,22 +187,43 @@ def _currency(value: Any, fld: str, node: str | None = None) -> str:
     where = f"{node}: " if node else ""
     if not isinstance(value, str) or value.strip().upper() not in CURRENCIES:
         raise CurationError(f"{where}{fld} must be an ISO 4217 currency code such as 'INR' or "
-                            f"'GBP', got {value!r}", node=node, field=fld)
+                            f"'GBP', got {_short(value)}", node=node, field=fld)
     return value.strip().upper()
 
 
-def _text(value: Any, fld: str, node: str | None = None, *, required: bool = False) -> str | None:
+def _text(value: Any, fld: str, node: str | None = None, *, required: bool = False,
+          limit: int | None = None) -> str | None:
+    """A string argument checked against the shared text rules (graph.contracts): its length
+    limit (by ``fld``, or ``limit``), no control characters; a product id also no node-type
+    prefix. ``required``: non-blank, returned stripped."""
     where = f"{node}: " if node else ""
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise CurationError(f"{where}{fld} must be a {'non-empty ' if required else ''}string, "
-                            f"got {value!r}", node=node, field=fld)
-    return value.strip() if required else value
+                            f"got {_short(value)}", node=node, field=fld)
+    text = value.strip() if required else value
+    why = (id_problem(text, fld) if fld == "product_id" else
+           text_problem(text, fld, limit or TEXT_LIMITS.get(fld, MAX_TEXT_LENGTH),
+                        multiline=fld in MULTILINE))
+    if why:
+        raise CurationError(f"{where}{why}", node=node, field=fld)
+    return text
+
+
+def _short(value: Any, width: int = 80) -> str:
+    """``repr(value)``, cut to ``width`` characters: messages never echo a 10k-character input."""
+    s = repr(value)
+    return s if len(s) <= width else s[:width - 1] + "…"
 
 
 def _scalar(value: Any, fld: str, node: str | None) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, str):
+        return _text(value, fld, node, limit=MAX_TEXT_LENGTH)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+        raise CurationError(f"{node}: attribute {fld!r} is too large an integer", node=node,
+                            field=fld)
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         return _number(value, fld, node)

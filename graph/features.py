@@ -332,6 +332,11 @@ class GraphFeaturizer:
             index.append(pid)
         return self._frame(rows, pd.Index(index, name="product_id", dtype=object))
 
+    def currency_for(self, category_path: str | None, brand: str | None = None) -> str | None:
+        """The currency a product without one is priced in: its category's (deepest level
+        known), else its brand's, else the training data's most common one."""
+        return self._currency(None, _path_of(category_path), _brand_of(brand))
+
     def _currency(self, cur: str | None, path: str | None, brand: str | None) -> str | None:
         if cur:
             return cur

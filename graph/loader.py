@@ -32,11 +32,18 @@ import pandas as pd
 from graph.contracts import (
     COLUMNS,
     CURRENCIES,
+    ID_FIELDS,
+    MAX_COUNT,
+    MAX_PRICE,
+    MULTILINE,
     NUMERIC,
     REQUIRED,
+    TEXT_LIMITS,
     Catalog,
     Rejection,
     TableKind,
+    id_problem,
+    text_problem,
 )
 
 # Text columns of the contracts (everything canonical that is neither numeric nor special).
@@ -57,6 +64,14 @@ LOWER_BOUNDS: dict[str, list[tuple[str, float, bool]]] = {
     "sales": [("price", 0.0, True), ("quantity", 0.0, False)],
 }
 RATING_MAX = 5.0
+# Upper bounds shared with curation and the API (graph.contracts): beyond them, arithmetic on
+# prices and counts stops being meaningful (1e18 reviews would move a price 4x).
+UPPER_BOUNDS: dict[str, list[tuple[str, float]]] = {
+    "products": [("price", MAX_PRICE), ("cost", MAX_PRICE), ("rating_count", MAX_COUNT)],
+    "reviews": [],
+    "offers": [("price", MAX_PRICE), ("shipping", MAX_PRICE)],
+    "sales": [("price", MAX_PRICE), ("quantity", MAX_COUNT)],
+}
 # Key columns for duplicate detection; sales have none (two sales on one day are normal).
 DUPLICATE_KEYS: dict[str, list[str]] = {
     "products": ["product_id"],
@@ -322,6 +337,15 @@ def validate(frame: pd.DataFrame, kind: TableKind, file: str = "<frame>", *,
     for c in TEXT_COLUMNS[kind]:
         if c not in DATE_COLUMNS.get(kind, []):
             df[c] = _text(df[c])
+    for c, limit in TEXT_LIMITS[kind].items():  # the limits curation and the API apply too
+        s = df[c]
+        text = s.notna().to_numpy() & s.map(lambda v: isinstance(v, str)).to_numpy()
+        if text.any():
+            why = s[text].map(lambda v: id_problem(v, c) if c in ID_FIELDS
+                              else text_problem(v, c, limit, multiline=c in MULTILINE))
+            bad = np.zeros(len(s), dtype=bool)
+            bad[np.flatnonzero(text)] = why.notna().to_numpy()
+            problems.add(bad, c, why.dropna().tolist())
     for c in REQUIRED[kind]:
         if c in NUMERIC[kind] or c in DATE_COLUMNS.get(kind, []):
             continue  # their own checks below say "missing" too
@@ -345,6 +369,11 @@ def validate(frame: pd.DataFrame, kind: TableKind, file: str = "<frame>", *,
             problems.add(neg, c, [f"negative {c}: {_fmt(x)}" for x in v[neg]])
             if strict:
                 problems.add(v == bound, c, f"{c} must be > 0, got 0")
+    for c, bound in UPPER_BOUNDS[kind]:
+        v = df[c].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            high = v > bound
+        problems.add(high, c, [f"{c} {_fmt(x)} is above the limit {bound:g}" for x in v[high]])
     if "rating" in NUMERIC[kind]:
         v = df["rating"].to_numpy(dtype=float)
         with np.errstate(invalid="ignore"):

@@ -51,19 +51,7 @@ from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
 from models.lexical import LexicalFeaturizer
 from models.metrics import price_metrics
-from models.predictor import (
-    CATALOG,
-    CATALOG_EMB,
-    CATALOG_REV,
-    ENCODER_DIR,
-    GRAPH_DB,
-    GRAPH_DIR,
-    HEAD_DIR,
-    LEXICAL_DIR,
-    METADATA,
-    dense_features,
-    record_frame,
-)
+from models.predictor import Predictor, dense_features, record_frame
 from models.split import make_split
 
 
@@ -363,12 +351,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         say(f"test with the frozen encoder instead: {_fmt(metrics['test_frozen_encoder'])}")
         lap("frozen-encoder comparison")
 
-    # 5. artifact
-    out.mkdir(parents=True, exist_ok=True)
-    enc.save(out / ENCODER_DIR)
-    head.save(out / HEAD_DIR)
-    lex.save(out / LEXICAL_DIR)
-    fz.save(out / GRAPH_DIR)
+    # 5. artifact: the predictor owns its format (Predictor.save writes what load reads)
     snap = pt[["product_id", "title", "description", "category_path", "brand", "currency",
                "price", "rating", "rating_count", "reviews", "competitor_prices",
                "source"]].copy()
@@ -379,20 +362,6 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     snap["split"] = None
     for part, ids in idx.items():
         snap.loc[ids, "split"] = part
-    snap.to_parquet(out / CATALOG, index=False)
-    np.save(out / CATALOG_EMB, text_emb.astype(np.float16))
-    if cfg.use_reviews:
-        rows = np.flatnonzero(has_rev > 0)
-        np.savez(out / CATALOG_REV, rows=rows, emb=rev_emb[rows].astype(np.float16))
-    (out / "split.json").write_text(json.dumps(split.to_dict()), encoding="utf-8")
-    if cfg.save_graph:
-        from graph.store import GraphStore
-
-        (out / GRAPH_DB).unlink(missing_ok=True)
-        with GraphStore(out / GRAPH_DB) as store:
-            store.save(g)
-    lap("save artifact")
-    timings["total"] = round(time.perf_counter() - t_all, 2)
     created = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
     dhash = data_hash(pt)
     meta = {
@@ -417,8 +386,14 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         "threads": threads,
         "versions": _versions(),
     }
-    (out / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default),
-                                encoding="utf-8")
+    rev_map = ({int(r): rev_emb[r] for r in np.flatnonzero(has_rev > 0)} if cfg.use_reviews else None)
+    predictor = Predictor(encoder=enc, head=head, lexical=lex, graph_features=fz, calibrator=cal,
+                          metadata=meta, catalog=snap, catalog_embeddings=text_emb.astype(np.float32),
+                          catalog_review_embeddings=rev_map)
+    predictor.save(out, graph=g if cfg.save_graph else None, split=split.to_dict())
+    lap("save artifact")
+    timings["total"] = round(time.perf_counter() - t_all, 2)
+    predictor.write_metadata(out)  # with the total time, now known
     say(f"wrote {out} in {timings['total']:.0f}s")
     return out
 
@@ -430,7 +405,6 @@ def evaluate(artifact: str | Path, data: str | Path | Catalog | nx.MultiDiGraph,
     ``part`` ("test", "val", "calib", "train") keeps only that slice of the model's own
     split (by id); None scores every priced product given. Returns price_metrics + n_in_catalog.
     """
-    from models.predictor import Predictor
 
     pred = Predictor.load(artifact)
     g = load_graph(data)
@@ -456,16 +430,6 @@ def _fmt(m: dict) -> str:
     if m.get("coverage") is not None:
         parts.append(f"coverage={m['coverage']:.1f}%")
     return ", ".join(parts) + f" (n={m['n']})"
-
-
-def _json_default(o: object):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def _finetune_cache(cache_dir: str | None, enc: TextEncoder, texts: list[str], y: np.ndarray,

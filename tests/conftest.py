@@ -101,7 +101,17 @@ def tiny_service(tiny_artifact, tmp_path_factory):
     from assistant.service import PricingService
 
     db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
-    return PricingService.from_paths(tiny_artifact, None, db, llm=None)
+    return PricingService.from_paths(tiny_artifact, None, db, llm=None, sales=None)
+
+
+@pytest.fixture(scope="session")
+def catalog_product(tiny_service) -> dict[str, Any]:
+    """A priced catalog product whose title is unique and at least five words long."""
+    t = tiny_service.products
+    t = t[t["price"].notna() & (t["title"].str.split().str.len() >= 5)]
+    t = t[~t["title"].duplicated(keep=False)].sort_index()
+    row = t.iloc[len(t) // 2]
+    return {"id": row["product_id"], "title": row["title"], "currency": row["currency"]}
 
 
 def service_on_store_copy(service: Any, directory: Path) -> Any:

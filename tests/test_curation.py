@@ -143,6 +143,24 @@ def test_add_category_brand_competitor_product(cur, db):
     (lambda c: c.add_product("g", "G", category="Home"), "not a leaf"),
     (lambda c: c.add_product("g", "G", category="Nowhere"), "no category 'Nowhere'"),
     (lambda c: c.add_product("g", "G", brand="Nobody"), "no brand 'nobody'"),
+    # issue 19: the limits and rules ingest and the API apply (graph.contracts)
+    (lambda c: c.add_product("product:X1", "G"), "node-type prefix"),
+    (lambda c: c.add_product("Brand:X1", "G"), "node-type prefix"),
+    (lambda c: c.add_product("x" * 201, "G"), "at most 200"),
+    (lambda c: c.add_product("g\x00", "G"), "control character U\\+0000"),
+    (lambda c: c.add_product("g", "G" * 2001), "at most 2,000"),
+    (lambda c: c.add_product("g", "G", attrs={"description": "d" * 20_001}), "at most 20,000"),
+    (lambda c: c.add_product("g", "G", attrs={"rating_count": 1e18}), "at most 1e\\+09"),
+    (lambda c: c.add_product("g", "G", attrs={"price": 1e11}), "at most 1e\\+10"),
+    (lambda c: c.add_product("g", "G", attrs={"note": "a\x00b"}), "control character"),
+    (lambda c: c.add_product("g", "G", attrs={"n" * 201: 1}), "attribute name"),
+    (lambda c: c.add_brand("bo\x00at"), "control character"),
+    (lambda c: c.add_brand("b" * 201), "at most 200"),
+    (lambda c: c.add_category("A > " + "b" * 201), "at most 200"),
+    (lambda c: c.add_category(" > ".join(["level"] * 200)), "at most 1,000"),
+    (lambda c: c.link_brand("a", "bo\x00at"), "control character"),
+    (lambda c: c.rename_node("brand:boat", "b" * 201), "at most 200"),
+    (lambda c: c.add_brand("Fine", reason="r" * 2001), "at most 2,000"),
 ])
 def test_bad_input_is_refused_and_nothing_changes(cur, call, match):
     before = loaded(cur)
@@ -725,6 +743,22 @@ def test_bulk_import_applies_all_in_one_audited_transaction(cur, db, tmp_path):
     cur.revert(r.audit_id)
     assert graph_diff(original, loaded(cur)) == []
     assert_consistent(db)
+
+
+def test_bulk_csv_that_is_not_csv_or_too_long_is_refused_naming_the_source(cur, monkeypatch):
+    """issue 19: a field over csv.field_size_limit() was an uncaught csv.Error; row cap."""
+    huge = "op,product_id,brand\nlink_brand,a," + "x" * 140_000 + "\n"
+    with pytest.raises(CurationError, match="line 2 is not readable CSV") as exc:
+        cur.bulk_import(io.StringIO(huge))
+    assert exc.value.field == "source"
+    import graph.curation as gc
+    monkeypatch.setattr(gc, "MAX_BULK_ROWS", 3)
+    rows = "op,product_id,brand\n" + "link_brand,a,Acme\n" * 4
+    with pytest.raises(CurationError, match="more than 3 rows"):
+        cur.bulk_import(io.StringIO(rows))
+    with pytest.raises(CurationError, match="more than 3 rows"):
+        cur.bulk_import([{"op": "link_brand", "product_id": "a", "brand": "Acme"}] * 4)
+    assert n_audit(cur) == 0
 
 
 def test_bulk_import_reports_every_bad_row_and_applies_nothing(cur):

@@ -1,6 +1,6 @@
 """The merchant UI in a real browser: the Gradio app mounted on the REST API, served by uvicorn
-on a free port, driven by Debian's Chromium (headless) through Playwright. Writes the
-screenshots docs/chat.png and docs/workspace.png. Budget: < 90 s.
+on a free port, driven by Debian's Chromium (headless) through Playwright. Writes nothing in
+the tree (the docs' screenshots come from ``make screenshots``). Budget: < 90 s.
 
 Run alone: ``.venv/bin/pytest -q tests/test_ui.py -s`` (-s prints the chat reply timings).
 """
@@ -11,15 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from assistant.facts import format_money
-from assistant.web.app import demand_panel, workspace_inputs
+from assistant.web.workspace_tab import demand_panel, workspace_inputs
 from tests.conftest import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 TIMEOUT_MS = 30_000
 
 
@@ -41,8 +41,7 @@ def test_form_errors_name_the_field():
 
 
 def _sales_id(service) -> str:
-    if service.demand is None:
-        pytest.skip("no sales history loaded (run from the repository root: data/demo)")
+    assert service.demand is not None, "tiny_service loads data/demo's sales history"
     est = service.demand.model_.estimates_
     return sorted(p for p, e in est.items() if p in service.products.index
                   and e.source == "product" and e.high < -1)[0]
@@ -55,6 +54,10 @@ def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
     s = tiny_service.suggest(pid, SuggestOptions(explain=False, k_comparables=0), store=False)
     fig, note = demand_panel(tiny_service, s, candidate=s.recommended_price * 1.5, cost=1.0)
     assert f"Demand what-if** for `{pid}`" in note and "price elasticity" in note
+    at = tiny_service.what_if(pid, s.recommended_price * 1.5, cost=1.0)     # the what-if's numbers
+    assert (f"At {format_money(at.price, s.currency)}: about {at.units:,.1f} units per month "
+            f"({at.units_low:,.1f} to {at.units_high:,.1f}), profit {format_money(at.profit, s.currency)}"
+            in note)
     top, bottom = fig.axes
     marks = {round(line.get_xdata()[0], 2) for line in top.lines if len(set(line.get_xdata())) == 1}
     assert marks == {round(s.current_price, 2), s.recommended_price,
@@ -88,8 +91,6 @@ def server(tiny_service):
 def browser():
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    DOCS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield b
@@ -172,7 +173,6 @@ def test_chat_prices_answers_follow_ups_and_takes_feedback(open_page, tiny_servi
     _, full = _ask(page, "what if I charge 1,299?", "At " + format_money(1299, product["currency"]))
     what_if = _bot_text(page)
     assert "Margin:" in what_if and format_money(1199, product["currency"]) in what_if
-    page.screenshot(path=str(DOCS / "chat.png"))
 
     page.locator("#chat-comment textarea").fill("a bit high for my shop")
     page.locator("#chat-up").click()
@@ -213,7 +213,6 @@ def test_workspace_shows_suggestion_plot_and_takes_feedback(open_page, tiny_serv
     s = tiny_service.store.get_suggestion(sid)
     assert s.recommended_price >= 375.0 - 0.01            # cost 300 + 25 % margin floor
     assert format_money(s.recommended_price, s.currency) in card.inner_text()
-    page.screenshot(path=str(DOCS / "workspace.png"), full_page=True)
 
     page.locator("#ws-comment textarea").fill("competitors are cheaper")
     page.locator("#ws-down").click()
@@ -233,7 +232,18 @@ def test_workspace_demand_what_if_plot_for_a_product_with_sales(open_page, tiny_
     page.locator("#ws-card").get_by_text("I suggest").wait_for()
     page.locator("#ws-demand-note").get_by_text("Demand what-if").wait_for()
     page.locator("#ws-plot-demand img").wait_for()
-    assert "price elasticity" in page.locator("#ws-demand-note").inner_text()
+    note = page.locator("#ws-demand-note")
+    assert "price elasticity" in note.inner_text()
+    s = tiny_service.store.get_suggestion(
+        re.search(r"suggestion ([0-9a-f]{32})", page.locator("#ws-card").inner_text()).group(1))
+    at = format_money(99, s.currency)
+    assert f"At {at}: about" in note.inner_text()
+    # Another what-if price redraws the demand panel only (no new suggestion).
+    before = tiny_service.store.counts()["suggestions"]
+    page.locator("#ws-whatif input").fill("120")
+    page.locator("#ws-whatif-go").click()
+    note.get_by_text(f"At {format_money(120, s.currency)}: about").wait_for()
+    assert tiny_service.store.counts()["suggestions"] == before
     page.locator("#ws-product-id textarea").fill("no-such-product")
     page.locator("#ws-go").click()
     page.locator("#ws-card").get_by_text("Product id: no-such-product is not in the catalog").wait_for()

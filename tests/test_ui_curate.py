@@ -3,12 +3,14 @@
 Edits run on a COPY of the tiny model's graph in a temporary SQLite store, with its own
 PricingService, so the session-wide ``tiny_service`` is never changed. Each test edits its
 own nodes. The browser test serves the API + UI (Curate tab included) with uvicorn on a free
-port, drives Debian's Chromium through Playwright and writes docs/curate.png. Budget: < 90 s.
+port and drives Debian's Chromium through Playwright; its screenshot goes to a temporary
+folder, or to $PRICING_SCREENSHOTS (e.g. docs/, for `make screenshots`). Budget: < 90 s.
 
 Run alone: ``.venv/bin/pytest -q tests/test_ui_curate.py``
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,6 @@ from tests.conftest import live_server, service_on_store_copy
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = Path(__file__).resolve().parents[1] / "docs"
 TIMEOUT_MS = 30_000
 
 
@@ -272,13 +273,14 @@ def _fill(page, elem_id: str, text: str) -> None:
     page.locator(f"#{elem_id}").locator("textarea, input").first.fill(text)
 
 
-def test_browser_edit_through_the_curate_tab(server, svc, picks):
+def test_browser_edit_through_the_curate_tab(server, svc, picks, tmp_path):
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
     sync_api = pytest.importorskip("playwright.sync_api")
     brand, taken = picks["brands"][4], picks["brands"][5]
     new_name = f"{brand} Renamed"
-    DOCS.mkdir(exist_ok=True)
+    shots = Path(os.environ.get("PRICING_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
     outside: list[str] = []
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
@@ -315,7 +317,7 @@ def test_browser_edit_through_the_curate_tab(server, svc, picks):
             (page.locator("#cur-impact").get_by_text(picks["brand_products"][brand][0], exact=True)
              .filter(visible=True).first.wait_for())    # a product of the brand, repriced
             page.wait_for_timeout(500)                  # let the table settle for the picture
-            page.screenshot(path=str(DOCS / "curate.png"), full_page=True)
+            page.screenshot(path=str(shots / "curate.png"), full_page=True)
             page.locator("#cur-commit").click()
             page.locator("#cur-status").get_by_text("Saved as audit #").wait_for()
             audit = page.locator("#cur-audit")

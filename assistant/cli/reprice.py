@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         from assistant.guardrails import GuardrailPolicy
         from assistant.reprice import reprice
         from assistant.service import PricingService
+        from assistant.settings import Settings
         from assistant.suggestion import SuggestOptions
 
         try:
@@ -71,8 +72,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
             raise typer.Exit(2)
         with console.status("loading model, graph and sales"):
-            service = PricingService.from_paths(artifact, db, suggestions_db, llm=None,
-                                                sales="env" if sales is None else sales)
+            settings = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db,
+                                **({} if sales is None else {"sales": sales}))
+            service = PricingService.from_settings(settings, explain=False)
         report = reprice(service, day, SuggestOptions(explain=False, policy=policy))
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))

@@ -92,6 +92,7 @@ def register(app: typer.Typer) -> None:
         """Recommend a price for one product, with evidence, guardrails and explanation."""
         from assistant.guardrails import GuardrailConflict, GuardrailPolicy
         from assistant.service import PricingService, UnknownProduct
+        from assistant.settings import Settings
         from assistant.suggestion import SuggestOptions
         from graph.contracts import ProductIn
 
@@ -113,8 +114,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
             raise typer.Exit(2)
         with console.status("loading model and graph"):
-            service = PricingService.from_paths(artifact, db, suggestions_db,
-                                                llm="env" if explain else None)
+            settings = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db)
+            service = PricingService.from_settings(settings, explain=explain)
         try:
             s = service.suggest(target, SuggestOptions(explain=explain, policy=policy))
         except UnknownProduct:
@@ -143,6 +144,7 @@ def register(app: typer.Typer) -> None:
 
         from assistant.server import ApiSettings, build_server
         from assistant.service import PricingService
+        from assistant.settings import Settings
 
         try:
             settings = ApiSettings(auth_disabled=True) if no_auth else ApiSettings.from_env()
@@ -150,7 +152,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
         with console.status("loading model and graph"):
-            service = PricingService.from_paths(artifact, db, suggestions_db)
+            service = PricingService.from_settings(
+                Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db))
         app = build_server(service, settings, ui=ui)
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the

@@ -17,68 +17,53 @@ month; or no sales table was loaded) or a number is out of range. Authentication
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from assistant.demand_advisor import MAX_CURVE_POINTS
+from assistant.http.deps import get_service
+from assistant.http.schemas import CurveResponse, WhatIfResponse
 from assistant.service import PricingService, UnknownProduct
-from assistant.suggestion import WhatIfOut
 
 MIN_PRICE = 0.01  # one minor unit, the smallest sellable price (as in the guardrails)
 MAX_PRICE = 1e9  # far beyond any catalog price; keeps the demand curve's arithmetic finite
+ERRORS = {404: {"description": "unknown product"},
+          422: {"description": "no usable sales history, or bad input"}}
+
+router = APIRouter(tags=["demand"])
 
 
-class WhatIfResponse(WhatIfOut):
-    product_id: str
-    currency: str | None = None
-    elasticity: dict[str, Any]
+def _call(fn: Callable[..., Any], product_id: str, *args: Any) -> Any:
+    try:
+        return fn(product_id, *args)
+    except UnknownProduct:
+        raise HTTPException(404, f"unknown product_id {product_id!r}") from None
+    except ValueError as exc:  # NoSalesHistory included
+        raise HTTPException(422, str(exc)) from None
 
 
-class CurveResponse(BaseModel):
-    product_id: str
-    currency: str | None = None
-    elasticity: dict[str, Any]
-    points: list[WhatIfOut]
+@router.get("/v1/products/{product_id}/what-if", response_model=WhatIfResponse, responses=ERRORS)
+def what_if(product_id: str,
+            price: float = Query(..., ge=MIN_PRICE, le=MAX_PRICE, description="price to try"),
+            cost: float | None = Query(None, ge=0, le=MAX_PRICE,
+                                       description="unit cost (default: the catalog's)"),
+            service: PricingService = Depends(get_service)) -> WhatIfResponse:
+    out = _call(service.what_if, product_id, price, cost)
+    return WhatIfResponse(**out.model_dump(exclude={"cost"}))
 
 
-def demand_router(service: PricingService) -> APIRouter:
-    """The what-if routes over ``service.what_if`` / ``service.what_if_curve``."""
-    router = APIRouter(tags=["demand"])
-    err = {404: {"description": "unknown product"},
-           422: {"description": "no usable sales history, or bad input"}}
-
-    def _call(fn: Any, product_id: str, *args: Any) -> Any:
-        try:
-            return fn(product_id, *args)
-        except UnknownProduct:
-            raise HTTPException(404, f"unknown product_id {product_id!r}") from None
-        except ValueError as exc:  # NoSalesHistory included
-            raise HTTPException(422, str(exc)) from None
-
-    @router.get("/v1/products/{product_id}/what-if", response_model=WhatIfResponse,
-                responses=err)
-    def what_if(product_id: str,
-                price: float = Query(..., ge=MIN_PRICE, le=MAX_PRICE, description="price to try"),
-                cost: float | None = Query(None, ge=0, le=MAX_PRICE,
-                                           description="unit cost (default: the catalog's)")
-                ) -> WhatIfResponse:
-        out = _call(service.what_if, product_id, price, cost)
-        return WhatIfResponse(**out.model_dump(exclude={"cost"}))
-
-    @router.get("/v1/products/{product_id}/what-if/curve", response_model=CurveResponse,
-                responses=err)
-    def what_if_curve(product_id: str,
-                      low: float | None = Query(None, ge=MIN_PRICE, le=MAX_PRICE,
-                                                description="default: lowest sold price - 10%"),
-                      high: float | None = Query(None, ge=MIN_PRICE, le=MAX_PRICE,
-                                                 description="default: highest sold price + 10%"),
-                      n: int = Query(21, ge=2, le=MAX_CURVE_POINTS),
-                      cost: float | None = Query(None, ge=0, le=MAX_PRICE)) -> CurveResponse:
-        out = _call(service.what_if_curve, product_id, low, high, n, cost)
-        return CurveResponse(product_id=out.product_id, currency=out.currency,
-                             elasticity=out.elasticity,
-                             points=out.points)
-
-    return router
+@router.get("/v1/products/{product_id}/what-if/curve", response_model=CurveResponse,
+            responses=ERRORS)
+def what_if_curve(product_id: str,
+                  low: float | None = Query(None, ge=MIN_PRICE, le=MAX_PRICE,
+                                            description="default: lowest sold price - 10%"),
+                  high: float | None = Query(None, ge=MIN_PRICE, le=MAX_PRICE,
+                                             description="default: highest sold price + 10%"),
+                  n: int = Query(21, ge=2, le=MAX_CURVE_POINTS),
+                  cost: float | None = Query(None, ge=0, le=MAX_PRICE),
+                  service: PricingService = Depends(get_service)) -> CurveResponse:
+    out = _call(service.what_if_curve, product_id, low, high, n, cost)
+    return CurveResponse(product_id=out.product_id, currency=out.currency,
+                         elasticity=out.elasticity, points=out.points)

@@ -21,10 +21,11 @@ category, delete); a dry-run impact preview (the products whose graph features c
 their model prices move); commit; the audit trail with revert; the quality worklist, where
 picking a row loads that node.
 
-Every edit goes through the same path as the ``/v1/graph`` API (:mod:`assistant.http.graph`):
-one :class:`~assistant.http.graph.CurationDesk` worker thread holding a
-:class:`graph.curation.Curator`, the API's ``preview_prices`` for dry runs, and a committed
-edit refreshes the live service (``service.refresh_graph``) before the answer is shown.
+Every edit goes through the same path as the ``/v1/graph`` API: the service's one
+:class:`assistant.curation.CurationService` (``service.curation``: one worker thread holding a
+:class:`graph.curation.Curator`, model-price previews for dry runs, and a committed edit
+refreshes the live service before the answer is shown). Search, node details, the audit
+trail and the quality worklist come from it too, so the tab and the API rank and list alike.
 Refusals (validation, stale versions, reverts that no longer apply) are shown as the
 Curator's own message, never a traceback. Edits carry the version of the node as loaded, so
 an edit made meanwhile by someone else is refused as a conflict instead of overwritten.
@@ -39,29 +40,21 @@ from __future__ import annotations
 import hmac
 import logging
 import math
-import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gradio as gr
 import networkx as nx
 import pandas as pd
 from matplotlib.figure import Figure
 
-from assistant.http.graph import (
-    CurationDesk,
-    GraphStoreMissing,
-    _node_from_graph,
-    _node_from_store,
-    _reading,
-    preview_prices,
-)
-from graph.audit import list_entries
-from graph.curation import ConflictError, CurationError, CurationResult, Curator
-from graph.quality import quality_report
-from graph.schema import normalize_name
+from assistant.curation import CurationService, GraphStoreMissing
+from graph.curation import ConflictError, CurationError, CurationResult
+
+if TYPE_CHECKING:
+    from assistant.service import PricingService
 
 log = logging.getLogger(__name__)
 
@@ -329,51 +322,27 @@ class CurateDesk:
     collection of curator API keys makes previews, commits and reverts ask for one of them.
     """
 
-    def __init__(self, service: Any, curator_keys: Collection[str] | None = None) -> None:
+    def __init__(self, service: PricingService, curator_keys: Collection[str] | None = None
+                 ) -> None:
         self.service = service
         self.curator_keys = None if curator_keys is None else list(curator_keys)
-        self.desk = CurationDesk(service)
-        self.price_fn = preview_prices(service)
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple] = {}
+
+    @property
+    def curation(self) -> CurationService:
+        """The service's one curation service (shared with the API)."""
+        return self.service.curation
 
     @property
     def can_edit(self) -> bool:
         return self.curator_keys is None or bool(self.curator_keys)
 
-    def _on_graph(self, name: str, build: Callable[[nx.MultiDiGraph], Any]) -> Any:
-        """``build(service.graph)``, kept until a refresh replaces the graph."""
-        g = self.service.graph
-        with self._lock:
-            hit = self._cache.get(name)
-            if hit is not None and hit[0] is g:
-                return hit[1]
-        value = build(g)
-        with self._lock:
-            self._cache[name] = (g, value)
-        return value
-
     # ------------------------------------------------------------------ reading
     def search(self, node_type: str | None, text: str | None, limit: int = 50) -> pd.DataFrame:
         """Nodes whose normalised name or id contains ``text`` (exact, then prefix, then the
-        best connected first), reviews left out unless asked for by id."""
-        g = self.service.graph
-        rows = self._on_graph("search", lambda g: [
-            (n, d.get("type"), d.get("name"),
-             normalize_name(str(d.get("path") or d.get("name") or "")), n.lower())
-            for n, d in g.nodes(data=True) if d.get("type") != "review"])
-        want, low = normalize_name(text or ""), (text or "").strip().lower()
-        kind = None if node_type in (None, "", "any") else node_type
-        hits = []
-        for nid, typ, name, norm, lid in rows:
-            if (kind is not None and typ != kind) or (want and want not in norm
-                                                      and low not in lid):
-                continue
-            rank = 0 if norm == want or lid == low else 1 if norm.startswith(want) else 2
-            hits.append((rank, -g.degree(nid) if nid in g else 0, nid, typ, name))
-        hits.sort(key=lambda h: h[:3])
-        return pd.DataFrame([{"id": nid, "type": typ, "name": "" if name is None else str(name),
-                              "degree": -deg} for _, deg, nid, typ, name in hits[:limit]],
+        best connected first; reviews left out), as :meth:`CurationService.search` ranks them."""
+        found = self.curation.search(text, node_type, limit)
+        return pd.DataFrame([{"id": h.id, "type": h.type, "name": h.name or "",
+                              "degree": h.degree} for h in found.hits],
                             columns=["id", "type", "name", "degree"])
 
     def load(self, node: str | None, max_edges: int = 200) -> NodeView:
@@ -383,11 +352,7 @@ class CurateDesk:
         if not nid:
             return NodeView(None, None, None, "Search for a node or type its id, then Load.",
                             None, empty)
-        if self.service.graph_db is not None:
-            with _reading(self.service.graph_db) as conn:
-                out = _node_from_store(conn, nid, max_edges)
-        else:
-            out = _node_from_graph(self.service.graph, nid, max_edges)
+        out = self.curation.node(nid, max_edges)
         if out is None:
             return NodeView(None, None, None, f"⚠ No node `{nid}`. Node ids look like "
                             "`brand:boat`, `category:Toys > Puzzles`, `product:B07X` — search "
@@ -407,46 +372,18 @@ class CurateDesk:
 
     def audit(self, node: str | None = None, limit: int = 50) -> pd.DataFrame:
         """The audit trail, newest first (``node``: only entries that touched it)."""
-        rows = []
-        db = self.service.graph_db
-        if db is not None:
-            with _reading(db) as conn:
-                if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
-                                "name='audit'").fetchone():
-                    for e in list_entries(conn, node=node or None, limit=limit):
-                        rows.append({"id": e.id, "at": e.at[:19].replace("T", " "),
-                                     "actor": e.actor, "op": e.op, "what": _what(e.params),
-                                     "reason": e.reason or "",
-                                     "reverts": "" if e.reverts is None else f"#{e.reverts}",
-                                     "reverted by": "" if e.reverted_by is None
-                                     else f"#{e.reverted_by}"})
+        rows = [{"id": e.id, "at": e.at[:19].replace("T", " "), "actor": e.actor, "op": e.op,
+                 "what": _what(e.params), "reason": e.reason or "",
+                 "reverts": "" if e.reverts is None else f"#{e.reverts}",
+                 "reverted by": "" if e.reverted_by is None else f"#{e.reverted_by}"}
+                for e in self.curation.audit(node=node or None, limit=limit).entries]
         return pd.DataFrame(rows, columns=_AUDIT_COLUMNS)
 
     def worklist(self, per_check: int = 30) -> pd.DataFrame:
         """The quality worklist (:func:`graph.quality.quality_report`) as rows of (check,
         node id, detail), at most ``per_check`` per check."""
-        def build(g: nx.MultiDiGraph) -> pd.DataFrame:
-            rep = quality_report(g)
-            rows = []
-            for d in rep.duplicate_brands[:per_check]:
-                rows.append(("duplicate brands", d.brands[0],
-                             f"looks like {', '.join(d.brands[1:])} ({d.reason}, "
-                             f"{d.score:.2f})"))
-            for o in rep.price_outliers[:per_check]:
-                rows.append(("price outlier", f"product:{o.product_id}",
-                             f"{o.price:,.2f} {o.currency or ''} vs category median "
-                             f"{o.category_median:,.2f} (z {o.z:+.1f}) in {o.category}"))
-            for c in rep.single_product_categories[:per_check]:
-                rows.append(("single-product category", f"category:{c}", c))
-            for k in rep.competitors_without_offers[:per_check]:
-                kid = k if k.startswith("competitor:") else f"competitor:{k}"
-                rows.append(("competitor without offers", kid, k))
-            for p in rep.products_without_category[:per_check]:
-                rows.append(("product without category", f"product:{p}", ""))
-            for p, c in rep.products_in_inner_categories[:per_check]:
-                rows.append(("product in an inner category", f"product:{p}", c))
-            return pd.DataFrame(rows, columns=_WORKLIST_COLUMNS)
-        return self._on_graph(f"worklist{per_check}", build).copy()
+        return pd.DataFrame([asdict(w) for w in self.curation.worklist(per_check)],
+                            columns=_WORKLIST_COLUMNS)
 
     @staticmethod
     def pick(row: Any) -> tuple[str | None, str | None, str]:
@@ -480,14 +417,6 @@ class CurateDesk:
             raise FormError("Curator name: at most 80 characters.")
         return f"ui:{name}" if name else "ui:preview"
 
-    def _call(self, fn: Callable[[Curator], CurationResult]) -> CurationResult:
-        def run(cur: Curator) -> CurationResult:
-            r = fn(cur)
-            if not r.dry_run and r.audit_id is not None:
-                self.desk.refresh()  # the live service serves the edited graph from now on
-            return r
-        return self.desk.call(run)
-
     def _failure(self, exc: Exception, doing: str) -> EditOutcome:
         if isinstance(exc, FormError):
             return EditOutcome(False, f"⚠ **Not {doing}** — {exc}")
@@ -519,15 +448,11 @@ class CurateDesk:
             op, params = build_edit(node, node_type, action, value, attribute, competitor,
                                     price, currency, observed_at, replace)
             expected = {node: int(version)} if version is not None else None
-            kw = dict(expected=expected, actor=actor, reason=(reason or "").strip() or None,
-                      dry_run=dry_run, price_fn=self.price_fn if dry_run else None)
-
-            def apply(cur: Curator) -> CurationResult:
-                if op == "merge_nodes" and not _has_type_prefix(params["target"]):
-                    # a bare name means a node of the loaded node's type ("boAt" -> brand:boat)
-                    params["target"] = cur.resolve(params["target"], node_type)
-                return getattr(cur, op)(**params, **kw)
-            r = self._call(apply)
+            if op == "merge_nodes" and not _has_type_prefix(params["target"]):
+                # a bare name means a node of the loaded node's type ("boAt" -> brand:boat)
+                params["target"] = self.curation.resolve(params["target"], node_type)
+            r = self.curation.apply(op, params, expected=expected, actor=actor,
+                                    reason=(reason or "").strip() or None, dry_run=dry_run)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             return self._failure(exc, doing)
         return self._outcome(r, node)
@@ -596,8 +521,7 @@ class CurateDesk:
                     from None
             if aid < 1:
                 raise FormError("Audit entry: pick an entry in the audit table (its id).")
-            r = self._call(lambda cur: cur.revert(aid, actor=actor,
-                                                  reason=(reason or "").strip() or None))
+            r = self.curation.revert(aid, actor=actor, reason=(reason or "").strip() or None)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             return self._failure(exc, "reverted")
         counts = ", ".join(f"{n} {k}" for k, n in sorted(r.summary().items()))
@@ -607,7 +531,7 @@ class CurateDesk:
 
 # --------------------------------------------------------------------------- the tab
 
-def curate_tab(service: Any, *, curator_keys: Collection[str] | None = None,
+def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None = None,
                desk: CurateDesk | None = None) -> CurateDesk:
     """Render the "Curate" tab (call inside ``gr.Tabs``, e.g. via ``build_ui(extra_tabs=)``);
     returns its :class:`CurateDesk`."""
@@ -773,13 +697,20 @@ def curate_tab(service: Any, *, curator_keys: Collection[str] | None = None,
     return desk
 
 
-def curator_keys_of(settings: Any) -> list[str] | None:
-    """The curator keys of an ``ApiSettings`` (None when the server runs without auth)."""
-    if getattr(settings, "auth_disabled", False):
+class KeySettings(Protocol):
+    """What the tab needs of the server's API settings (``assistant.http.deps.ApiSettings``)."""
+
+    auth_disabled: bool
+    api_keys: Mapping[str, str]
+
+
+def curator_keys_of(settings: KeySettings) -> list[str] | None:
+    """The curator keys of the server's settings (None when the server runs without auth)."""
+    if settings.auth_disabled:
         return None
-    return [k for k, role in getattr(settings, "api_keys", {}).items() if role == "curator"]
+    return [k for k, role in settings.api_keys.items() if role == "curator"]
 
 
-def curate_tab_for(settings: Any) -> Callable[[Any], CurateDesk]:
+def curate_tab_for(settings: KeySettings) -> Callable[[PricingService], CurateDesk]:
     """``curate_tab`` bound to the server's keys, for ``mount(..., extra_tabs=[...])``."""
     return partial(curate_tab, curator_keys=curator_keys_of(settings))
