@@ -680,3 +680,19 @@ def train_matcher(out: str | Path, *, pair_folders: Sequence[str | Path] = (),
                 cache_dir=cache_dir, log=log)
     matcher.save(out)
     return matcher
+
+
+# ----------------------------------------------------------------------------- in the server
+
+def on_curation_worker(curation: Any, fn: Callable[[MatchService], Any]) -> Any:
+    """Run ``fn(match_service)`` on the server's curation worker (:class:`assistant.curation.
+    CurationService`): the same store connection and thread as every other graph edit, and
+    the live service serves the changed graph before this returns."""
+    def run(cur: Curator) -> Any:
+        changed: list[int] = []
+        ms = MatchService(cur.store, on_change=changed.extend)
+        out = fn(ms)
+        if changed:
+            curation.host.refresh_graph(cur.store.load())
+        return out
+    return curation.run(run)

@@ -11,9 +11,9 @@ Authentication and roles: :mod:`assistant.http.deps` (``X-API-Key``; ``PRICING_A
 One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.suggestions`, :mod:`~assistant.http.products`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
-(curation); bodies in :mod:`~assistant.http.schemas`, error shapes in
-:mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
-(the curation worker).
+(curation), :mod:`~assistant.http.matches` (competitor matches); bodies in
+:mod:`~assistant.http.schemas`, error shapes in :mod:`~assistant.http.errors`. At shutdown the
+app closes the service's background work (the curation worker).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from assistant.http import demand, feedback, graph, health, products, suggestions
+from assistant.http import demand, feedback, graph, health, matches, products, suggestions
 from assistant.http.deps import ApiSettings, Role, role_of
 from assistant.http.errors import install_error_handlers
 from assistant.service import PricingService
@@ -43,6 +43,7 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     keyed = [Depends(role_of)]
+    app.include_router(matches.router, dependencies=keyed)  # /v1/graph/matches (#20)
     app.include_router(graph.router, dependencies=keyed)  # /v1/graph: curation
     app.include_router(health.router)
     app.include_router(suggestions.router, dependencies=keyed)
