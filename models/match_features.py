@@ -112,6 +112,16 @@ _COLOURS = frozenset("""black white silver grey gray red blue green yellow orang
     bronze copper charcoal graphite titanium turquoise lavender mint coral burgundy peach
     transparent clear multicolor multicolour""".split())
 _GRAY = {"gray": "grey", "golden": "gold", "multicolour": "multicolor"}
+# Words that name a variant of one product line: two listings that differ in them are two
+# products ("office home" vs "office professional", "iphone 13" vs "iphone 13 pro").
+_VARIANT = frozenset("""pro plus max mini lite ultra deluxe premium standard professional
+    home student academic upgrade basic enterprise business personal family edition
+    refurbished renewed kids junior xl xxl""".split())
+_PLATFORMS = {"win": "windows", "windows": "windows", "pc": "windows", "mac": "mac",
+              "macintosh": "mac", "osx": "mac", "linux": "linux", "android": "android",
+              "ios": "ios"}
+_VERSION = re.compile(r"(?<![a-z0-9.])(?:v|ver|version\s?)?(\d{1,2}\.\d{1,2}|(?:19|20)\d{2})"
+                      r"(?![0-9])")
 _STOP = frozenset("""a an and the for with of to in on by at from or is as new set
     compatible""".split())
 
@@ -185,6 +195,9 @@ class _Parsed:
     qty: set[tuple[str, str]]
     numbers: set[str]
     colours: set[str]
+    variants: set[str]
+    platforms: set[str]
+    versions: set[str]
     brand: str
     price: float | None
     currency: str | None
@@ -198,6 +211,9 @@ def parse(x: Listing) -> _Parsed:
     return _Parsed(text=text, squashed="".join(words(text)), toks=toks, tokset=frozenset(toks),
                    codes=codes, qty=quantities(text),
                    numbers={t for t in toks if t.isdigit()}, colours=colours(toks),
+                   variants={t for t in toks if t in _VARIANT},
+                   platforms={_PLATFORMS[t] for t in toks if t in _PLATFORMS},
+                   versions=set(_VERSION.findall(text)),
                    brand=" ".join(words(brand)), price=x.price,
                    currency=(x.currency or "").upper() or None)
 
@@ -210,7 +226,8 @@ FEATURES: tuple[str, ...] = (
     "prefix_match", "len_ratio",
     "codes_a", "codes_b", "code_shared", "code_in_other", "code_best_sim", "code_conflict",
     "qty_shared", "qty_conflict", "num_jaccard", "num_conflict",
-    "colour_shared", "colour_conflict", "brand_known", "brand_equal", "brand_in_other",
+    "colour_shared", "colour_conflict", "variant_diff", "platform_conflict",
+    "version_conflict", "brand_known", "brand_equal", "brand_in_other",
     "price_log_ratio", "price_known",
 )
 
@@ -323,6 +340,10 @@ class PairFeaturizer:
         col_shared = float(bool(p.colours & q.colours))
         col_conf = float(bool(p.colours and q.colours and not (p.colours & q.colours)))
 
+        var_diff = len(p.variants ^ q.variants)
+        plat_conf = float(bool(p.platforms and q.platforms and not (p.platforms & q.platforms)))
+        ver_conf = float(bool(p.versions and q.versions and not (p.versions & q.versions)))
+
         # brand: given on either side, or nothing
         brand_known = float(bool(p.brand or q.brand))
         brand_equal = float(bool(p.brand and q.brand and p.brand == q.brand))
@@ -336,5 +357,6 @@ class PairFeaturizer:
             pr, pk = nan, 0.0
         return [jac, ca, cb, idf_overlap, miss_a, miss_b, rare_a, rare_b, f_set, f_part, prefix,
                 len_ratio, len(p.codes), len(q.codes), float(bool(shared)), float(in_other), best,
-                conflict, q_shared, q_conf, num_jac, num_conf, col_shared, col_conf, brand_known,
+                conflict, q_shared, q_conf, num_jac, num_conf, col_shared, col_conf, var_diff, plat_conf,
+                ver_conf, brand_known,
                 brand_equal, brand_in, pr, pk]

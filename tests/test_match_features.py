@@ -87,3 +87,14 @@ def test_listing_from_mapping_cleans_values():
     assert Listing.from_mapping({"title": "t", "price": "12.5"}).price == 12.5
     assert Listing("Logitech M235 mouse", brand="Logitech").text() == "Logitech M235 mouse"
     assert Listing("M235 mouse", brand="Logitech").text() == "M235 mouse Logitech"
+
+
+def test_variant_platform_and_version_conflicts():
+    a = Listing("microsoft office 2007 home and student for windows")
+    b = Listing("microsoft office 2007 professional for mac")
+    c = Listing("microsoft office home & student 2010 for pc")
+    ab, ac = feats(a, b), feats(a, c)
+    assert ab["variant_diff"] == 3 and ab["platform_conflict"] == 1.0
+    assert ab["version_conflict"] == 0.0
+    assert ac["variant_diff"] == 0 and ac["platform_conflict"] == 0.0
+    assert ac["version_conflict"] == 1.0
