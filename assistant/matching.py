@@ -336,7 +336,9 @@ class MatchService:
             if self.matcher is None:
                 raise RuntimeError("MatchService: no matcher given (needed to match listings)")
             ids, listings = catalog_listings(conn)
-            idx = CatalogIndex()
+            # no embedding search when the scorer does not use embeddings either: nothing
+            # has to encode the catalog then
+            idx = CatalogIndex(k_embedding=20 if self.matcher.use_embedding else 0)
             idx.set_encoder(self.matcher.encoder())
             self._index = idx.fit(ids, listings, cache_dir=self.cache_dir, progress=progress)
             self._index_token = token
@@ -393,14 +395,15 @@ class MatchService:
         if not todo:
             return []
         ls = [x.as_listing() for x in todo]
-        emb = idx.embed(ls, cache_dir=None)
+        emb = idx.embed(ls, cache_dir=None) if idx.emb_ is not None else None
         cands = idx.candidates(ls, emb=emb)
         left_rows = np.concatenate([np.full(len(c), i) for i, c in enumerate(cands)])
         right_rows = np.concatenate(cands)
         left = [ls[i] for i in left_rows]
         right = [idx.listings_[j] for j in right_rows]
-        X = self.matcher.features(left, right, emb_left=emb[left_rows],
-                                  emb_right=idx.emb_[right_rows])
+        X = self.matcher.features(left, right,
+                                  emb_left=None if emb is None else emb[left_rows],
+                                  emb_right=None if emb is None else idx.emb_[right_rows])
         p = self.matcher.predict_features(X)
         out = []
         start = 0

@@ -233,7 +233,8 @@ def catalog_store(db: Path, log) -> Path:
     return db
 
 
-def run_catalog(n_listings: int, n_synthetic: int, cache_dir: str, work: Path, log) -> dict:
+def run_catalog(n_listings: int, n_synthetic: int, cache_dir: str, work: Path, log,
+                embedding: bool = True) -> dict:
     from assistant.matching import MatchService, catalog_listings, read_listings
     from graph.store import GraphStore
     from models.blocking import CatalogIndex
@@ -247,7 +248,8 @@ def run_catalog(n_listings: int, n_synthetic: int, cache_dir: str, work: Path, l
     t0 = time.perf_counter()
     with GraphStore(db) as st:
         ids, cat = catalog_listings(st.conn)
-    idx = CatalogIndex().fit(ids, cat, cache_dir=cache_dir, progress=True)
+    idx = CatalogIndex(k_embedding=20 if embedding else 0).fit(ids, cat, cache_dir=cache_dir,
+                                                              progress=True)
     t_index = time.perf_counter() - t0
     log(f"catalog index: {len(ids):,} products in {t_index:.0f} s")
     exclude = {a for a in truth.values() if a}
@@ -271,7 +273,7 @@ def run_catalog(n_listings: int, n_synthetic: int, cache_dir: str, work: Path, l
         VY += list(va[2])
     texts = [x.text() for x in cat] + [x.text() for x in L]
     t1 = time.perf_counter()
-    m = PairMatcher()
+    m = PairMatcher(use_embedding=embedding)
     m.set_encoder(idx.encoder())
     m.fit(L, R, Y, valid=(VL, VR, VY), idf_texts=texts, cache_dir=cache_dir)
     t_train = time.perf_counter() - t1
@@ -315,7 +317,8 @@ def run_catalog(n_listings: int, n_synthetic: int, cache_dir: str, work: Path, l
            "linked_or_queued_recall": round(100 * (correct + q_right) / len(in_cat), 1),
            "seconds_for_listings": round(t_run, 1), "run_seconds": report.seconds,
            "index_seconds": round(t_index, 1), "matcher_fit_seconds": round(t_train, 1),
-           "training_pairs": len(Y), "synthetic_pairs": n_synthetic,
+           "training_pairs": len(Y), "synthetic_listings": n_synthetic,
+           "embedding": embedding,
            "auto_threshold": round(m.auto_threshold_, 3),
            "review_threshold": round(m.review_threshold_, 3)}
     log(f"catalog: {res}")
@@ -352,6 +355,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--listings", type=int, default=1000)
     ap.add_argument("--synthetic", type=int, default=4000,
                     help="synthetic catalog pairs' listings for the catalog matcher")
+    ap.add_argument("--no-embedding", action="store_true",
+                    help="catalog run: lexical + brand blocking and no embedding feature "
+                         "(nothing encodes the 148k catalog titles)")
     ap.add_argument("--cache-dir", default=str(ROOT / "runs" / "cache"))
     ap.add_argument("--work", default=str(ROOT / "runs" / "bench"))
     ap.add_argument("--threads", type=int, default=int(os.environ.get("PRICING_THREADS", "2")))
@@ -373,7 +379,7 @@ def main(argv: list[str] | None = None) -> dict:
                            **run_pairs(args.datasets, args.cache_dir, log)}
     if args.part in ("catalog", "both"):
         result["catalog"] = run_catalog(args.listings, args.synthetic, args.cache_dir,
-                                        Path(args.work), log)
+                                        Path(args.work), log, embedding=not args.no_embedding)
     result["load_average_end"] = os.getloadavg()[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -19,7 +19,10 @@ dozen candidates per listing from three cheap searches, whose union the trained 
   that brand by embedding (a listing whose title lost its brand still finds them).
 
 The index holds the catalog embeddings (float32, 384 per product: 227 MB for 148k) and a
-sparse TF-IDF matrix; nothing is saved besides the embedding cache.
+sparse TF-IDF matrix; nothing is saved besides the embedding cache. ``k_embedding=0`` builds
+a lexical + brand index without encoding the catalog at all (same-brand products are then
+ranked by TF-IDF cosine): the choice for a first run on a busy machine, where encoding 148k
+titles takes long.
 """
 from __future__ import annotations
 
@@ -108,9 +111,13 @@ class CatalogIndex:
             raise ValueError(f"fit: {len(ids)} ids but {len(listings)} listings")
         self.ids_ = list(ids)
         self.listings_ = list(listings)
-        self.emb_ = (np.asarray(embeddings, dtype=np.float32) if embeddings is not None
-                     else self.embed(listings, cache_dir=cache_dir, progress=progress))
-        if len(self.emb_) != len(ids):
+        if embeddings is not None:
+            self.emb_ = np.asarray(embeddings, dtype=np.float32)
+        elif self.k_embedding > 0:
+            self.emb_ = self.embed(listings, cache_dir=cache_dir, progress=progress)
+        else:
+            self.emb_ = None
+        if self.emb_ is not None and len(self.emb_) != len(ids):
             raise ValueError(f"fit: {len(self.emb_)} embeddings for {len(ids)} products")
         self.tfidf_ = TfidfVectorizer(token_pattern=r"\S+", sublinear_tf=True, min_df=1,
                                       dtype=np.float32)
@@ -138,21 +145,24 @@ class CatalogIndex:
     def candidates(self, listings: Sequence[Listing], *, emb: np.ndarray | None = None,
                    cache_dir: str | Path | None = None) -> list[np.ndarray]:
         """Catalog row numbers to score for each listing (union of the three searches)."""
-        if emb is None:
+        if emb is None and self.emb_ is not None:
             emb = self.embed(listings, cache_dir=cache_dir)
         Q = self.tfidf_.transform([lexical_text(x) for x in listings]).tocsr()
         out: list[np.ndarray] = []
         for s in range(0, len(listings), self.batch):
-            E = emb[s:s + self.batch]
-            top_e = self._topk(E @ self.emb_.T, self.k_embedding)
             L = (Q[s:s + self.batch] @ self.lex_t_).toarray()
             top_l = self._topk(L, self.k_lexical)
-            for j in range(len(E)):
-                lex = top_l[j][L[j, top_l[j]] > 0]
-                parts = [top_e[j], lex]
+            if self.emb_ is not None:
+                E = emb[s:s + self.batch]
+                top_e = self._topk(E @ self.emb_.T, self.k_embedding)
+            for j in range(L.shape[0]):
+                parts = [top_l[j][L[j, top_l[j]] > 0]]
+                if self.emb_ is not None:
+                    parts.append(top_e[j])
                 b = self.brands_.get(_brand_key(listings[s + j].brand))
                 if b is not None and self.k_brand > 0:
-                    sims = self.emb_[b] @ E[j]
+                    # nearest of that brand: by embedding, else by TF-IDF cosine
+                    sims = self.emb_[b] @ E[j] if self.emb_ is not None else L[j, b]
                     parts.append(b[self._topk(sims[None, :], self.k_brand)[0]])
                 out.append(np.unique(np.concatenate(parts)))
         return out

@@ -77,16 +77,19 @@ def read_pair_folder(folder: str | Path) -> dict:
 
 
 def perturb(title: str, rng: random.Random) -> str:
-    """A noisy copy of a title: one or two words dropped, two swapped, maybe the tail cut."""
+    """A noisy copy of a title: up to a quarter of its words dropped, neighbours swapped,
+    maybe the tail cut and the case lowered (generic noise, no knowledge of brands or units)."""
     w = str(title).split()
     if len(w) > 4:
-        for _ in range(rng.randint(1, 2)):
+        for _ in range(rng.randint(1, max(1, len(w) // 4))):
             w.pop(rng.randrange(len(w)))
-        i, j = rng.randrange(len(w)), rng.randrange(len(w))
-        w[i], w[j] = w[j], w[i]
+        for _ in range(rng.randint(1, 2)):
+            i = rng.randrange(len(w) - 1)
+            w[i], w[i + 1] = w[i + 1], w[i]
     if len(w) > 8 and rng.random() < 0.5:
         w = w[:rng.randint(6, len(w))]
-    return " ".join(w)
+    out = " ".join(w)
+    return out.lower() if rng.random() < 0.3 else out
 
 
 def synthetic_pairs(ids: Sequence[str], listings: Sequence[Listing], index, n: int, *,
@@ -112,7 +115,10 @@ def synthetic_pairs(ids: Sequence[str], listings: Sequence[Listing], index, n: i
         others = np.asarray([j for j in c if j != i and listings[j].title != listings[i].title],
                             dtype=np.int64)
         if len(others):
-            sims = index.emb_[others] @ index.emb_[i]
+            if index.emb_ is not None:
+                sims = index.emb_[others] @ index.emb_[i]
+            else:
+                sims = (index.lex_[others] @ index.lex_[i].T).toarray().ravel()
             for j in others[np.argsort(-sims)[:negatives]]:
                 L.append(x)
                 R.append(listings[int(j)])

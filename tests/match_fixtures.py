@@ -2,9 +2,10 @@
 
 Built once per test session (``functools.cache``) in a temporary folder: the demo's
 ``amazon_in_2023`` products of three sub-categories (about 1,000, colour variants included)
-in a SQLite graph store, and a :class:`models.matcher.PairMatcher` trained on synthetic pairs
-from that catalog only (no benchmark files: the tests run without ``../shared``). Tests that
-write copy the store first (:func:`store_copy`).
+in a SQLite graph store, and a :class:`models.matcher.PairMatcher` trained like the real one:
+labelled pairs (``tests/data/walmart_amazon_sample``, 800 Walmart–Amazon pairs shipped with
+the tests, so they run without ``../shared``) plus synthetic pairs from that catalog. Tests
+that write copy the store first (:func:`store_copy`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 SUBCATS = ("Headphones", "Wallets", "All Electronics")
+PAIRS = ROOT / "tests" / "data" / "walmart_amazon_sample"
 RED, BLUE = "B08GG978NG", "B08H9Z3XQW"   # boAt Bassheads 242 ... Mic(Red) / Mic(Blue)
 
 
@@ -45,7 +47,8 @@ def matcher_dir() -> Path:
     from assistant.matching import train_matcher
 
     out = workdir() / "matcher"
-    train_matcher(out, db=catalog_db(), synthetic=400, cache_dir=workdir() / "cache")
+    train_matcher(out, pair_folders=[PAIRS], db=catalog_db(), synthetic=250,
+                  cache_dir=workdir() / "cache")
     return out
 
 
