@@ -304,7 +304,7 @@ class PairMatcher:
         d = Path(directory)
         f = d / MANIFEST
         if not f.exists():
-            raise FileNotFoundError(f"{f}: not a saved matcher (run `pricing match train`)")
+            raise FileNotFoundError(f"{f}: not a saved matcher (run `pricing matches train`)")
         m = json.loads(f.read_text(encoding="utf-8"))
         if m.get("format") != FORMAT or m.get("version") != FORMAT_VERSION:
             raise ValueError(f"{f}: not a {FORMAT} v{FORMAT_VERSION} manifest")
