@@ -427,7 +427,11 @@ class MatchService:
         best, second = float(probs[0]), float(probs[1]) if len(rows) > 1 else 0.0
         explain = self.matcher.explain(feats[:self.settings.max_review])
         listing = x.model_dump()
-        if best >= self.auto_threshold and best - second >= self.settings.margin:
+        # a link a curator reverted is never made again automatically: a person decides
+        reverted = {p.product_id for p in self.matches.find(competitor=competitor,
+                                                           listing_key=key, status="reverted")}
+        if (best >= self.auto_threshold and best - second >= self.settings.margin
+                and idx.ids_[rows[0]] not in reverted):
             pid = idx.ids_[rows[0]]
             prop = Proposal(run_id, competitor, key, listing, pid, best, 1, explain[0], "linked",
                             decided_by=actor)
@@ -454,7 +458,8 @@ class MatchService:
         for k in range(min(self.settings.max_review, len(rows))):
             if probs[k] < self.review_threshold:
                 break
-            why = ("two candidates score alike" if best >= self.auto_threshold
+            why = ("its automatic link was reverted" if idx.ids_[rows[k]] in reverted
+                   else "two candidates score alike" if best >= self.auto_threshold
                    else "score below the automatic-link threshold")
             prop = Proposal(run_id, competitor, key, listing, idx.ids_[rows[k]], float(probs[k]),
                             k + 1, explain[k], "pending", reason=why)
