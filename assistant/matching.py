@@ -696,11 +696,13 @@ def on_curation_worker(curation: Any, fn: Callable[[MatchService], Any]) -> Any:
     """Run ``fn(match_service)`` on the server's curation worker (:class:`assistant.curation.
     CurationService`): the same store connection and thread as every other graph edit, and
     the live service serves the changed graph before this returns."""
+    from assistant.graph_sync import ensure_current
+
     def run(cur: Curator) -> Any:
         changed: list[int] = []
         ms = MatchService(cur.store, on_change=changed.extend)
         out = fn(ms)
         if changed:
-            curation.host.refresh_graph(cur.store.load())
+            ensure_current(curation.host)  # replays the new audit entries into the service
         return out
     return curation.run(run)

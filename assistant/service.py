@@ -50,6 +50,7 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
+from graph.db import normalize, store_exists
 from graph.linking import BrandLinker, Link, category_from_neighbours
 from graph.products import product_table
 from graph.schema import now_iso
@@ -88,8 +89,9 @@ class PricingService:
                  demand: DemandAdvisor | None = None) -> None:
         self.graph = graph
         self.demand = demand  # demand-aware mode for products with sales history (issue #7)
-        # The SQLite graph store that curation edits (None: the graph is read-only here).
-        self.graph_db = Path(graph_db) if graph_db is not None else None
+        # The graph store that curation edits: a SQLite path or a postgresql:// URL (None: the
+        # graph is read-only here).
+        self.graph_db = normalize(graph_db) if graph_db is not None else None
         self.predictor = predictor
         self.store = store
         self.explainer = explainer if explainer is not None else Explainer(None)
@@ -115,7 +117,7 @@ class PricingService:
         pricing; None = market mode only.
         """
         predictor = Predictor.load(artifact)
-        if graph_db is not None and Path(graph_db).exists():
+        if graph_db is not None and store_exists(graph_db):
             with GraphStore(graph_db) as gs:
                 graph = gs.load()
         else:
@@ -360,8 +362,8 @@ class PricingService:
         policy = opts.policy
         if policy.cost is None and r.cost is not None:
             policy = policy.model_copy(update={"cost": r.cost})
-        if policy.cost is not None and policy.min_margin is None:
-            policy = policy.model_copy(update={"min_margin": 0.0})  # never below cost by default
+        if policy.cost is not None and policy.min_margin is None and policy.min_markup is None:
+            policy = policy.model_copy(update={"min_markup": 0.0})  # never below cost by default
         # Demand-aware mode: the profit optimum (or clearance price) from the product's sales
         # history, anchored on the model's market price and searched inside the guardrail
         # bounds; apply_guardrails then only rounds it and applies the price ending.

@@ -27,9 +27,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRICING_", extra="ignore")
 
     artifact: Path = Field(Path("runs/model"), description="trained model folder (pricing train)")
-    graph_db: Path | None = Field(Path("runs/graph.sqlite"),
-                                  description="graph store; when missing, the artifact's snapshot")
-    suggestions_db: Path = Field(Path("runs/suggestions.sqlite"), description="suggestion store")
+    # str | Path: a postgresql:// URL must stay a string (a Path would fold its "//").
+    graph_db: str | Path | None = Field(Path("runs/graph.sqlite"), description="graph store: "
+                                        "a SQLite path or a postgresql:// URL; when missing, "
+                                        "the artifact's snapshot")
+    suggestions_db: str | Path = Field(Path("runs/suggestions.sqlite"), description="suggestion "
+                                       "store: a SQLite path or a postgresql:// URL")
     sales: Path | None = Field(None, description="catalog folder with sales history for "
                                "demand-aware pricing (e.g. data/demo); none = market mode only")
     llm_backend: LLMBackend = Field("local", description="explanations: local SmolLM2, an "

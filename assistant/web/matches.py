@@ -158,10 +158,12 @@ def matches_view(desk: CurateDesk, who: gr.Textbox, key: gr.Textbox) -> MatchesD
         row = evt.row_value or []
         return row[0] if row else None
 
-    m_refresh.click(md.queue, [m_status, m_comp], [m_df])
-    m_status.change(md.queue, [m_status, m_comp], [m_df])
-    m_df.select(on_pick, None, [m_id])
+    private = {"api_visibility": "private"}  # UI-only: not a gradio_client endpoint
+    m_refresh.click(md.queue, [m_status, m_comp], [m_df], **private)
+    m_status.change(md.queue, [m_status, m_comp], [m_df], **private)
+    m_df.select(on_pick, None, [m_id], **private)
     m_go.click(lambda i, d, p, w, k, r, s, c: md.decide(i, d, product=p, who=w, key=k, reason=r,
                                                         status=s, competitor=c),
-               [m_id, m_dec, m_prod, who, key, m_reason, m_status, m_comp], [m_msg, m_df])
+               [m_id, m_dec, m_prod, who, key, m_reason, m_status, m_comp], [m_msg, m_df],
+               **private)
     return md
