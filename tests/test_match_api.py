@@ -17,7 +17,7 @@ from graph.match_store import MatchStore, Proposal
 from graph.store import GraphStore
 from tests.conftest import live_server, service_on_store_copy
 
-MERCHANT, CURATOR = "merchant-key", "curator-key"
+MERCHANT, CURATOR = "merchant-key-for-tests-01", "curator-key-for-tests-001"
 
 
 def listing(title: str, price: float) -> dict:
@@ -47,7 +47,8 @@ def pids(svc) -> list[str]:
 
 @pytest.fixture(scope="module")
 def base_url(svc, pids):
-    app = create_app(svc, ApiSettings(api_keys={MERCHANT: "merchant", CURATOR: "curator"}))
+    app = create_app(svc, ApiSettings(api_keys={MERCHANT: "merchant", CURATOR: "curator"},
+                                      key_names={MERCHANT: "shop", CURATOR: "cura"}))
     with live_server(app) as url:
         yield url
 
