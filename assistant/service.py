@@ -180,14 +180,19 @@ class PricingService:
         out["reviews"] = list(row["review_texts"] or [])[:20]
         return out
 
-    def competitors(self, product_id: str, own_price: float | None = None) -> list[CompetitorOfferOut]:
+    def competitors(self, product_id: str, own_price: float | None = None,
+                    include_stale: bool = False) -> list[CompetitorOfferOut]:
+        """Each competitor's latest offer, with its age; stale ones (older than
+        ``PRICING_OFFER_MAX_AGE_DAYS``) only with ``include_stale``: they no longer count."""
         self._row(product_id)
         ev = self.featurizer.competitor_evidence(self.graph, product_id, own_price=own_price)
         return [CompetitorOfferOut(competitor=o["competitor"], price=o["price"],
                                    currency=o.get("currency"), observed_at=o.get("observed_at"),
                                    price_index=(round(own_price / o["price"], 4)
-                                                if own_price and o["price"] else None))
-                for o in ev.get("offers", []) if o.get("latest", True)]
+                                                if own_price and o["price"] else None),
+                                   age_days=o.get("age_days"), stale=bool(o.get("stale")))
+                for o in ev.get("offers", [])
+                if o.get("latest", True) and (include_stale or not o.get("stale"))]
 
     # ---------------------------------------------------------------- demand what-ifs
     def what_if(self, product_id: str, price: float, cost: float | None = None) -> WhatIfResult:

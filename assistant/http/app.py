@@ -11,7 +11,8 @@ Authentication and roles: :mod:`assistant.http.deps` (``X-API-Key``; ``PRICING_A
 One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.suggestions`, :mod:`~assistant.http.products`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
-(curation), :mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
+(curation), :mod:`~assistant.http.matches` (competitor matches),
+:mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
 :mod:`~assistant.http.spreadsheets` (CSV out and decisions in);
 bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
@@ -24,7 +25,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from assistant.http import demand, feedback, graph, health, prices, products, spreadsheets, suggestions
+from assistant.http import demand, feedback, graph, health, matches, prices, products, spreadsheets, suggestions
 from assistant.http.deps import ApiSettings, Role, current_graph, role_of
 from assistant.http.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from assistant.http.limits import RateLimiter
@@ -57,6 +58,7 @@ def create_app(service: PricingService, settings: ApiSettings,
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     keyed = [Depends(role_of), Depends(current_graph)]  # current_graph: edits of other workers
+    app.include_router(matches.router, dependencies=keyed)  # /v1/graph/matches (#20)
     app.include_router(graph.router, dependencies=keyed)  # /v1/graph: curation
     app.include_router(health.router)
     app.include_router(suggestions.router, dependencies=keyed)

@@ -51,6 +51,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from assistant.curation import CurationService, GraphStoreMissing
+from assistant.web.matches import matches_view
 from graph.curation import ConflictError, CurationError, CurationResult
 
 if TYPE_CHECKING:
@@ -616,6 +617,7 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
             q_refresh = gr.Button("Refresh worklist", elem_id="cur-quality-refresh")
             q_df = gr.Dataframe(_empty(_WORKLIST_COLUMNS), interactive=False, label="quality worklist",
                                 show_label=False, max_height=320, wrap=True, elem_id="cur-quality")
+        desk.matches = matches_view(desk, who, key)  # competitor matches (#20)
 
     # ------------------------------------------------------------ handlers
     def show(nid: str | None, scope: str = "all"):
