@@ -11,7 +11,8 @@ Authentication and roles: :mod:`assistant.http.deps` (``X-API-Key``; ``PRICING_A
 One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.suggestions`, :mod:`~assistant.http.products`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
-(curation); bodies in :mod:`~assistant.http.schemas`, error shapes in
+(curation), :mod:`~assistant.http.outcomes` and :mod:`~assistant.http.monitoring` (continuous
+learning); bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
 (the curation worker).
 """
@@ -22,7 +23,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from assistant.http import demand, feedback, graph, health, products, suggestions
+from assistant.http import demand, feedback, graph, health, monitoring, outcomes, products, suggestions
 from assistant.http.deps import ApiSettings, Role, role_of
 from assistant.http.errors import install_error_handlers
 from assistant.service import PricingService
@@ -49,6 +50,8 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
     app.include_router(products.router, dependencies=keyed)
     app.include_router(feedback.router, dependencies=keyed)
     app.include_router(demand.router, dependencies=keyed)
+    app.include_router(outcomes.router, dependencies=keyed)    # /v1/outcomes (issue 18)
+    app.include_router(monitoring.router, dependencies=keyed)  # /v1/monitoring
     return app
 
 
