@@ -151,9 +151,14 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        from assistant.learning import LearningSettings, champion_artifact, learning_for
+
+        learning = LearningSettings()  # PRICING_REGISTRY, PRICING_ALERTS (issue 18)
         with console.status("loading model and graph"):
             service = PricingService.from_settings(
-                Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db))
+                Settings(artifact=champion_artifact(learning, artifact), graph_db=db,
+                         suggestions_db=suggestions_db))
+        learning_for(service, learning).start_watching()  # follows the registry's champion
         app = build_server(service, settings, ui=ui)
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the
