@@ -22,9 +22,9 @@ suggestion store's SQLite file by default so the merchant's feedback on a sugges
 
 Rules (a broken rule is a :class:`RowError` naming the row and the field): ``product_id`` a
 catalog product (or one a stored suggestion was made for), ``sold_price`` a finite price
-above 0, ``units`` a whole number >= 1 (default 1), ``date`` an ISO date not in the future,
-``suggestion_id`` a stored suggestion for that same product, ``currency`` (optional) the
-product's own. By default a batch with any bad row stores nothing (``partial=True``: the good
+above 0, ``units`` a whole number >= 1 (default 1), ``date`` an ISO date from 1970 on and not
+in the future, ``suggestion_id`` a stored suggestion for that same product, ``currency``
+(optional) the product's own. By default a batch with any bad row stores nothing (``partial=True``: the good
 rows are stored and the bad ones reported).
 """
 from __future__ import annotations
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 10_000  # one request / file chunk; larger files are read in chunks of this size
 MAX_UNITS = 1_000_000_000
+# Earliest date accepted: older ones are typos, and pandas' timestamps end at 1677 anyway.
+MIN_DATE = dt.date(1970, 1, 1)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -104,6 +106,8 @@ class OutcomeIn(BaseModel):
         # One day of slack: a sale recorded in a time zone ahead of the server's.
         if v > dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1):
             raise ValueError(f"date {v.isoformat()} is in the future")
+        if v < MIN_DATE:
+            raise ValueError(f"date {v.isoformat()} is before {MIN_DATE.isoformat()}")
         return v
 
     @field_validator("currency")

@@ -17,6 +17,7 @@ go out through the alert channel (:mod:`assistant.learning`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
@@ -79,6 +80,7 @@ class OutcomeList(BaseModel):
 
 
 router = APIRouter(tags=["learning"])
+log = logging.getLogger("pricing.learning")
 
 
 def get_learning(service: PricingService = Depends(get_service)) -> Learning:
@@ -98,9 +100,16 @@ async def post_outcomes(batch: OutcomeBatch, background: BackgroundTasks,
         return error_response(422, f"{len(result.errors)} of {n} outcome(s) refused, nothing "
                                    f"stored; first: row {first.row}: {first.error}", fld, rows=rows)
     if result.stored:
-        background.add_task(learning.check)
+        background.add_task(_check, learning)
     return JSONResponse(status_code=201, content=OutcomesStored(
         stored=len(result.stored), outcomes=result.stored, errors=rows).model_dump(mode="json"))
+
+
+def _check(learning: Learning) -> None:
+    try:
+        learning.check()
+    except Exception:  # noqa: BLE001 - the batch is stored; monitoring retries on the next one
+        log.exception("monitoring after POST /v1/outcomes failed")
 
 
 def _record(learning: Learning, batch: OutcomeBatch) -> Any:
