@@ -9,6 +9,11 @@ build the same thing.
 """
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from assistant.http.app import ApiSettings, create_app
@@ -31,4 +36,32 @@ def build_server(service: PricingService, settings: ApiSettings, *, ui: bool = T
     return app
 
 
-__all__ = ["ApiSettings", "build_server"]
+@contextmanager
+def serve_in_thread(app: object, name: str = "uvicorn", start_timeout: float = 30) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; yield its base URL.
+
+    For tests and scripts (screenshots, benchmarks) that need the real server over real HTTP.
+    Raises RuntimeError when it has not started within ``start_timeout`` s; stops it on exit.
+    """
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True, name=name)
+    th.start()
+    deadline = time.monotonic() + start_timeout
+    while not srv.started:
+        if time.monotonic() > deadline or not th.is_alive():
+            srv.should_exit = True
+            raise RuntimeError(f"uvicorn ({name}) did not start within {start_timeout:.0f} s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        th.join(10)
+
+
+__all__ = ["ApiSettings", "build_server", "serve_in_thread"]

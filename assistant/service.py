@@ -373,8 +373,8 @@ class PricingService:
         policy = opts.policy
         if policy.cost is None and r.cost is not None:
             policy = policy.model_copy(update={"cost": r.cost})
-        if policy.cost is not None and policy.min_margin is None:
-            policy = policy.model_copy(update={"min_margin": 0.0})  # never below cost by default
+        if policy.cost is not None and policy.min_margin is None and policy.min_markup is None:
+            policy = policy.model_copy(update={"min_markup": 0.0})  # never below cost by default
         # Demand-aware mode: the profit optimum (or clearance price) from the product's sales
         # history, anchored on the model's market price and searched inside the guardrail
         # bounds; apply_guardrails then only rounds it and applies the price ending.

@@ -20,9 +20,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assistant.suggestion import Suggestion
+from graph.contracts import MAX_PRICE
 from graph.schema import now_iso
 
 _SCHEMA = """
@@ -50,9 +51,11 @@ class UnknownSuggestion(KeyError):
 
 
 class FeedbackIn(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)  # 1e999 parses as inf: never stored
+
     suggestion_id: str = Field(min_length=1, max_length=100)
     verdict: Literal["accepted", "rejected", "edited"]
-    edited_price: float | None = Field(default=None, gt=0)
+    edited_price: float | None = Field(default=None, gt=0, le=MAX_PRICE)
     comment: str | None = Field(default=None, max_length=5000)
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 
+from graph.adapters import load_path
 from graph.build import build_graph
 from graph.contracts import Catalog
 from graph.io import graph_diff
@@ -127,10 +128,7 @@ def test_only_multidigraphs(tmp_path):
 
 
 def test_demo_round_trip(tmp_path, demo_dir):
-    adapters = pytest.importorskip("graph.adapters")
-    if not demo_dir.exists():
-        pytest.skip("data/demo not there yet")
-    g = build_graph(adapters.load_path(demo_dir))
+    g = build_graph(load_path(demo_dir))
     with GraphStore(tmp_path / "demo.sqlite") as store:
         store.save(g)
         assert store.counts() == {"nodes": g.number_of_nodes(), "edges": g.number_of_edges()}

@@ -25,7 +25,8 @@ from fastapi import Depends, FastAPI
 
 from assistant.http import demand, feedback, graph, health, monitoring, outcomes, products, suggestions
 from assistant.http.deps import ApiSettings, Role, role_of
-from assistant.http.errors import install_error_handlers
+from assistant.http.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
+from assistant.http.limits import RateLimiter
 from assistant.service import PricingService
 
 __all__ = ["ApiSettings", "Role", "app_from_env", "create_app"]
@@ -42,7 +43,11 @@ def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
                   description="Explained, guardrailed price suggestions backed by a knowledge graph.")
     app.state.service = service
     app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.rate_limit)
     install_error_handlers(app)
+    # Starlette's own body limit answers in plain text; this one answers in the API's shape.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
     keyed = [Depends(role_of)]
     app.include_router(graph.router, dependencies=keyed)  # /v1/graph: curation
     app.include_router(health.router)

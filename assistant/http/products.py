@@ -10,9 +10,10 @@ Included by :func:`assistant.http.app.create_app` behind the API-key dependency.
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
 from assistant.http.deps import get_service
+from assistant.http.errors import ApiError
 from assistant.http.schemas import ErrorBody
 from assistant.service import PricingService, UnknownProduct
 from assistant.suggestion import CompetitorOfferOut
@@ -34,7 +35,7 @@ def get_product(product_id: str, service: PricingService = Depends(get_service))
     try:
         return service.product(product_id)
     except UnknownProduct:
-        raise HTTPException(404, f"unknown product_id {product_id!r}") from None
+        raise ApiError(404, f"unknown product_id {product_id!r}", "product_id") from None
 
 
 @router.get("/v1/products/{product_id}/competitors", response_model=list[CompetitorOfferOut],
@@ -44,4 +45,4 @@ def get_competitors(product_id: str,
     try:
         return service.competitors(product_id)
     except UnknownProduct:
-        raise HTTPException(404, f"unknown product_id {product_id!r}") from None
+        raise ApiError(404, f"unknown product_id {product_id!r}", "product_id") from None

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from assistant.chat.agent import ChatAgent
+from assistant.chat import ChatAgent
 from assistant.web.chat_tab import chat_tab
 from assistant.web.monitoring_tab import monitoring_tab
 from assistant.web.workspace_tab import workspace_tab

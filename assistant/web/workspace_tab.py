@@ -24,13 +24,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
-from assistant.chat.agent import ChatAgent, ChatSession
+from assistant.chat import ChatAgent, ChatSession
 from assistant.facts import format_money
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
 from assistant.suggestion import Suggestion, SuggestOptions, WhatIfCurve, WhatIfResult
 from assistant.suggestion_store import UnknownSuggestion
 from assistant.web.feedback import save_feedback
-from assistant.web.plots import comparables_figure, competitors_figure, demand_figure
+from assistant.web.plots import category_band, comparables_figure, competitors_figure, demand_figure
 from graph.contracts import ProductIn
 
 if TYPE_CHECKING:
@@ -130,11 +130,8 @@ def evidence_tables(s: Suggestion) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 def evidence_figures(s: Suggestion) -> tuple[Figure, Figure]:
     """(comparables' prices, competitor prices), each marking the suggested price."""
     ev = s.evidence
-    cat = ev.category
-    band = ((cat.p25, cat.median, cat.p75)
-            if cat is not None and None not in (cat.p25, cat.median, cat.p75) else None)
     f1 = comparables_figure([c.price for c in ev.comparables], s.recommended_price,
-                            s.interval.low, s.interval.high, s.currency, band)
+                            s.interval.low, s.interval.high, s.currency, category_band(s))
     f2 = competitors_figure([(c.competitor, c.price) for c in ev.competitors], s.recommended_price,
                             s.current_price, s.currency)
     return f1, f2
@@ -226,8 +223,8 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                                                         policy=policy))
         except GuardrailConflict as exc:
             gr.Warning("Your guardrails contradict each other.")
-            reply = agent._conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
-                                          "workspace")
+            reply = agent.conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
+                                         "workspace")
             return ("### ⚠ No suggestion — your guardrails contradict each other\n" + reply.text,
                     *empty, None, "", "", None)
         except ValueError as exc:  # e.g. a price the guardrails cannot take
