@@ -66,12 +66,15 @@ class MonitorConfig:
     adwin_clock: int = 8               # test every this many outcomes (river's default is 32)
     # Page-Hinkley on each top-level category's signed log error, in units of the stream's
     # robust scale (MAD of the first ``scale_warmup`` errors) and clipped at ±3: a drift of more
-    # than ``ph_delta`` per outcome accumulates until it passes ``ph_threshold``. On iid noise
-    # 0.25 / 12 raised one false alarm per ~2,500 outcomes of a category and direction, and
-    # flagged a shift of 0.5 scale units after a median 34 outcomes (0.3 units: 110); 0.15 / 12
-    # halves the delays at one false alarm per ~700 (river's PageHinkley, 20 seeds).
-    ph_delta: float = 0.25
-    ph_threshold: float = 12.0
+    # than ``ph_delta`` per outcome accumulates until it passes ``ph_threshold``. A small delta
+    # with a high threshold suits the small shifts that matter (a 15% price move is ~0.25
+    # scale units for a model with RMSLE ~0.6). On iid noise (river's PageHinkley, 20 seeds):
+    # 0.10 / 25 raised one false alarm per ~4,400 outcomes of a category and direction and
+    # flagged a 0.25-unit shift after a median 140 outcomes; 0.15 / 12: one per ~750, 55
+    # outcomes; 0.25 / 12: one per ~2,700, 310 outcomes. bench/drift_simulation.py compares
+    # them on a replayed stream.
+    ph_delta: float = 0.10
+    ph_threshold: float = 25.0
     ph_min_instances: int = 30
     scale_warmup: int = 200
     error_clip: float = 3.0            # |log error| above this counts as this (one absurd row)
