@@ -161,6 +161,24 @@ class PricingService:
         self.graph, self.products = graph, products
         self.predictor, self.featurizer = predictor, predictor.featurizer_
 
+    def swap_predictor(self, predictor: Predictor) -> str:
+        """Serve ``predictor`` (e.g. a newly promoted model) from now on, without a restart;
+        returns the version it replaced. With a graph store the new model prices against the
+        store's (curated) graph; without one, against the graph snapshot saved with it.
+        Everything is prepared first and swapped at the end: a request in flight finishes on
+        the old model or the new one, none is refused."""
+        if self.graph_db is None and predictor.directory is not None \
+                and (predictor.directory / "graph.sqlite").exists():
+            graph = predictor.graph_
+        else:
+            graph, predictor = self.graph, predictor.with_graph(self.graph)
+        products = product_table(graph).set_index("product_id", drop=False)
+        old = self.model_version
+        self.graph, self.products = graph, products
+        self.predictor, self.featurizer = predictor, predictor.featurizer_
+        self.model_version = predictor.version
+        return old
+
     def predictor_for(self, graph: nx.MultiDiGraph) -> Predictor:
         """A copy of the predictor whose graph features are refit on ``graph`` (same training
         ids and parameters: on an unchanged graph it prices exactly as before). The original is

@@ -176,19 +176,24 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        from assistant.learning import LearningSettings, champion_artifact, learning_for
+
+        learning = LearningSettings()  # PRICING_REGISTRY, PRICING_ALERTS (issue 18)
         if workers > 1:
             # One torch thread per worker unless told otherwise: N workers on N cores beat N
             # workers each spinning up every core. Set before the model loads.
             os.environ.setdefault("PRICING_THREADS", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with console.status("loading model and graph"):
-            cfg = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db)
+            cfg = Settings(artifact=champion_artifact(learning, artifact), graph_db=db,
+                           suggestions_db=suggestions_db)
             try:
                 service = PricingService.from_settings(cfg)
             except Exception as exc:  # a bad URL, a server that refuses: say where
                 console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
                               f"{describe(suggestions_db)}): {exc}")
                 raise typer.Exit(2) from None
+        learning_for(service, learning).start_watching()  # follows the registry's champion
         # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
         app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui" if ui else "")

@@ -13,7 +13,8 @@ One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
 (curation), :mod:`~assistant.http.matches` (competitor matches),
 :mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
-:mod:`~assistant.http.spreadsheets` (CSV out and decisions in);
+:mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.outcomes`
+and :mod:`~assistant.http.monitoring` (continuous learning);
 bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
 (the curation worker).
@@ -25,7 +26,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from assistant.http import demand, feedback, graph, health, matches, prices, products, spreadsheets, suggestions
+from assistant.http import (
+    demand,
+    feedback,
+    graph,
+    health,
+    matches,
+    monitoring,
+    outcomes,
+    prices,
+    products,
+    spreadsheets,
+    suggestions,
+)
 from assistant.http.deps import ApiSettings, Role, current_graph, role_of
 from assistant.http.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from assistant.http.limits import RateLimiter
@@ -65,6 +78,8 @@ def create_app(service: PricingService, settings: ApiSettings,
     app.include_router(products.router, dependencies=keyed)
     app.include_router(feedback.router, dependencies=keyed)
     app.include_router(demand.router, dependencies=keyed)
+    app.include_router(outcomes.router, dependencies=keyed)    # /v1/outcomes (issue 18)
+    app.include_router(monitoring.router, dependencies=keyed)  # /v1/monitoring
     if pricebook is not None:  # without a price list nothing can be applied: no such routes
         app.include_router(prices.router, dependencies=keyed)
         app.include_router(spreadsheets.router, dependencies=keyed)

@@ -34,6 +34,7 @@ import gradio as gr
 
 from assistant.chat import ChatAgent
 from assistant.web.chat_tab import chat_tab
+from assistant.web.monitoring_tab import monitoring_tab
 from assistant.web.workspace_tab import workspace_tab
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ def build_ui(service: PricingService, agent: ChatAgent | None = None,
             # More tabs (e.g. graph curation: "Curate") render here, after Workspace.
             for render_tab in extra_tabs:
                 render_tab(service)
+            monitoring_tab(service)  # outcomes, drift, alerts, model versions (issue 18)
     return demo
 
 
