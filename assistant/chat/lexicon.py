@@ -62,7 +62,9 @@ HINGLISH: dict[str, str] = {
     "kitab": "book", "kitaab": "book", "pankha": "fan", "bartan": "utensils", "tel": "oil",
     "sabun": "soap", "dukaan": "shop", "grahak": "customer", "bikri": "sales", "bikega": "sell",
     "bikenge": "sell", "sabse": "most", "zyaada": "higher", "unit": "units", "pcs": "units",
-    "naya": "new", "nayi": "new", "dusra": "second", "doosra": "second", "pehla": "first",
+    "naya": "new", "nayi": "new", "bahut": "too", "paas": "have", "ek": "a", "kar": "do", "raha": "",
+    "rahe": "", "rahi": "", "hoon": "am", "hu": "am", "kis": "which", "kaun": "who", "sakte": "can",
+    "dusra": "second", "doosra": "second", "pehla": "first",
     "pehle": "first", "teesra": "third", "chalo": "ok", "badhiya": "great",
 }
 
@@ -90,6 +92,7 @@ HINDI: dict[str, str] = {
     "हाँ": "yes", "हां": "yes", "नहीं": "no", "कम": "lower", "ज़्यादा": "higher", "ज्यादा": "higher",
     "दिन": "days", "दिनों": "days", "यूनिट": "units", "स्टॉक": "stock", "सुझाव": "suggest",
     "समान": "similar", "मिलते": "similar", "जुलते": "", "उत्पाद": "products", "प्रोडक्ट": "product",
+    "आप": "you", "बता": "tell", "सकते": "can", "बेच": "sell", "रहे": "", "किस": "which",
     "सस्ता": "cheap", "महंगा": "expensive", "नया": "new", "दूसरा": "second", "पहला": "first",
     "तीसरा": "third", "सबसे": "most", "बिकेगा": "sell", "बिक्री": "sales", "बेहतर": "better",
 }
@@ -118,6 +121,11 @@ CHINESE: dict[str, str] = {
     "第二个": "second", "第三个": "third", "新的": "new", "新": "new", "和": "and", "了": "",
     "该": "should", "不": "not", "吧": "", "呀": "", "啊": "", "请": "please", "给": "give",
     "建议": "suggest", "笑话": "joke", "天气": "weather", "讲": "tell", "个笑话": "a joke",
+    "的话": "", "话": "", "这么": "so", "什么": "what", "帮我": "help me", "帮": "help", "写": "write",
+    "想": "want to", "一个": "a", "一": "a", "蓝牙": "bluetooth", "一首诗": "a poem", "诗": "poem", "孟买": "mumbai",
+    "北京": "beijing", "给我看": "show me", "看": "see",
+    "卖得": "sells", "得": "", "今天": "today", "这": "this", "那": "that", "多": "much", "少": "few",
+    "价": "price", "钱": "money", "最": "most", "低": "low", "高": "high", "贵": "expensive", "便宜": "cheap",
 }
 
 SPANISH: dict[str, str] = {
@@ -153,7 +161,11 @@ SPANISH: dict[str, str] = {
     "tercero": "third", "más": "most", "mas": "most", "barato": "cheap", "caro": "expensive",
     "explica": "explain", "sugiere": "suggest", "recomienda": "recommend", "tengo": "i have",
     "quiero": "i want", "bien": "well", "chiste": "joke", "clima": "weather", "cuéntame": "tell me",
-    "dime": "tell me", "estoy": "i am", "voy": "i am doing", "ok": "ok", "perfecto": "perfect",
+    "dime": "tell me", "estoy": "i am", "inalámbricos": "wireless", "inalámbrico": "wireless",
+    "inalambricos": "wireless", "cuero": "leather", "escritorio": "desk", "madera": "wooden",
+    "algodón": "cotton", "algodon": "cotton", "cobra": "charges", "gano": "earn", "necesito": "i need",
+    "vende": "sells", "pongo": "put", "cuál": "which", "cual": "which", "me": "me", "rojo": "red",
+    "voy": "i am doing", "ok": "ok", "perfecto": "perfect",
     "hecho": "done", "acepto": "accept", "pon": "set", "fija": "set", "establece": "set",
 }
 
@@ -162,7 +174,7 @@ _HINGLISH_MARKERS = frozenset(
     "kya kitna kitne kitni hoga hogi chahiye sahi daam keemat kimat lagat kharcha mera meri mere hai hain "
     "ka ki ke mein kaise kyun kyu agar rakhu rakhun becho bechu bechun bhai yaar batao liye rupaye "
     "munafa toh nahi nahin haan theek thik shukriya dhanyavad aur bhi kam zyada jyada sasta mehenga "
-    "chalo badhiya wala wali iska iski".split())
+    "chalo badhiya wala wali iska iski sabse kis pe bikega rahe raha hoon paas ek bahut".split())
 _SPANISH_MARKERS = frozenset(
     "cuánto cuanto debería deberia cobrar precio costo coste qué por para vendo vender auriculares "
     "audífonos es mi mis el la los las una del competidores margen gracias hola días dias unidades "
@@ -270,6 +282,9 @@ def gloss(text: str) -> Gloss:
         if lang_table:
             t = _gloss_words(t, HINDI, _PHRASES["hi"])
     else:
+        if lang == "es":  # "1.200" is twelve hundred in Spanish
+            t = re.sub(r"(?<![\d.,])(\d{1,3})((?:\.\d{3})+)(?![\d.,])",
+                       lambda m: m.group(1) + m.group(2).replace(".", ""), t)
         if lang == "hi":  # "900रुपये": a number glued to a Devanagari word
             t = re.sub(r"(?<=\d)(?=[\u0900-\u097f])|(?<=[\u0900-\u097f])(?=\d)", " ", t)
         t = _gloss_words(t, _TABLES[lang], _PHRASES[lang])

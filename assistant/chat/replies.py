@@ -482,8 +482,9 @@ def write_margin(say: Say, price: float, cost: float, which: str) -> None:
         if round(price, 2) == round(cost, 2):
             say("- That is exactly your unit cost: no margin, no loss.")
         else:
-            price_fact(sh, "m_loss", cost - price)
-            say("- That is below your unit cost: a loss of {m_loss} per unit.")
+            price_fact(sh, "m_loss", cost - price, "loss per unit")
+            text_fact(sh, "m_under", "That is less than your unit cost")
+            say("- {m_under}: a loss of {m_loss} per unit.")
         return
     pct_fact(sh, "m_margin", margin(price, cost) * 100)
     pct_fact(sh, "m_markup", markup(price, cost) * 100)
@@ -507,37 +508,39 @@ def write_target_price(say: Say, cost: float, target: float, kind: str, suggeste
         price_fact(sh, "t_suggested", suggested, "our suggestion")
         d = compare_fact(sh, "t_vs_suggested", "t_suggested", "t_price")
         say("Our suggestion of {t_suggested} is the same as that." if d == "equal" else
-            f"Our suggestion of {{t_suggested}} is {{t_vs_suggested}} {d} it.")
+            f"Our suggestion of {{t_suggested}} is {{t_vs_suggested}} {d} that price of {{t_price}}.")
 
 
 def write_break_even(say: Say, cost: float, suggested: float | None) -> None:
     sh = say.sheet
     price_fact(sh, "be_cost", cost, "unit cost")
-    say("Your break-even price is your unit cost, **{be_cost}**: below it every unit sold loses money "
-        "(profit per unit = price − cost).")
+    text_fact(sh, "be_rule", "every unit sold for less loses money (profit per unit = price − cost)")
+    say("Your break-even price is your unit cost, **{be_cost}**: {be_rule}.")
     if suggested is not None:
         price_fact(sh, "be_suggested", suggested, "our suggestion")
         d = compare_fact(sh, "be_vs_suggested", "be_suggested", "be_cost")
-        say("Our suggestion of {be_suggested} is the same as it: no profit." if d == "equal" else
-            f"Our suggestion of {{be_suggested}} is {{be_vs_suggested}} {d} it.")
+        say("Our suggestion of {be_suggested} is the same as your unit cost of {be_cost}: no profit."
+            if d == "equal" else
+            f"Our suggestion of {{be_suggested}} is {{be_vs_suggested}} {d} your unit cost of {{be_cost}}.")
 
 
 def write_should_drop(say: Say, s: Suggestion, current: float) -> None:
-    """The current price against the suggestion and its likely range."""
+    """The current price against the suggestion and its likely range. The verdict is a text
+    fact (its words are advice, not a comparison of two numbers); the comparison is checked."""
     sh = say.sheet
     price_fact(sh, "sd_current", current, "your current price")
     d = compare_fact(sh, "sd_vs_suggestion", "sd_current", "recommended_price")
     if current > s.interval.high:
-        say("**Yes, consider dropping it.** Your price of {sd_current} is above the likely range of "
-            "{interval_low} to {interval_high} for {product_title}.")
+        verdict = "Yes, consider dropping it: your price is over the likely range."
     elif current < s.interval.low:
-        say("**No — if anything, raise it.** Your price of {sd_current} is below the likely range of "
-            "{interval_low} to {interval_high} for {product_title}.")
+        verdict = "No — if anything, raise it: your price is under the likely range."
     else:
-        say("**No need to drop it.** Your price of {sd_current} is inside the likely range of "
-            "{interval_low} to {interval_high} for {product_title}.")
-    say("Our suggestion is {recommended_price}." if d == "equal" else
-        f"Our suggestion is {{recommended_price}}; your price is {{sd_vs_suggestion}} {d} it.")
+        verdict = "No need to drop it: your price is inside the likely range."
+    text_fact(sh, "sd_verdict", verdict)
+    say("**{sd_verdict}**",
+        "Your price of {sd_current} is the same as our suggestion of {recommended_price}." if d == "equal" else
+        f"Your price of {{sd_current}} is {{sd_vs_suggestion}} {d} our suggestion of {{recommended_price}}.",
+        "The likely range for {product_title} is {interval_low} to {interval_high}.")
 
 
 def write_demand_curve(say: Say, curve: Any, stock: float | None, days: float | None) -> None:
@@ -558,7 +561,7 @@ def write_demand_curve(say: Say, curve: Any, stock: float | None, days: float | 
     price_fact(sh, "d_lo", lo)
     price_fact(sh, "d_hi", hi)
     say("From this product's sales history (prices from {d_lo} to {d_hi}; figures per {d_period}):",
-        "- Most units: at {d_most_price}, about {d_most_units} units — lower prices sell more.")
+        "- Most units: at {d_most_price}, about {d_most_units} units.")
     rev = max((p for p in pts if p.revenue is not None), key=lambda p: p.revenue, default=None)
     if rev is not None:
         price_fact(sh, "d_rev_price", rev.price)
@@ -581,8 +584,9 @@ def write_demand_curve(say: Say, curve: Any, stock: float | None, days: float | 
             price_fact(sh, "d_clear_price", best.price)
             say("- To clear {d_stock} units in {d_days} days: charge at most **{d_clear_price}**.")
         else:
-            say("- To clear {d_stock} units in {d_days} days: even at {d_lo} the expected sales fall "
-                "short; consider a promotion or a longer period.")
+            text_fact(sh, "d_short", "the expected sales fall short at every price it sold at; consider a "
+                                     "promotion or a longer period")
+            say("- To clear {d_stock} units in {d_days} days: {d_short}.")
     if any(p.extrapolated for p in pts):
         say("⚠ Prices outside those it sold at are extrapolated; treat them with care.")
 
@@ -627,18 +631,23 @@ def feedback_reply(kind: str, s: Suggestion | None, sheet: FactSheet | None) -> 
             return plain("You're welcome! Ask me about a product whenever you like.", "feedback")
         return redirect("feedback", "Noted. Ask me about a product and I'll suggest a price.")
     say = Say(sheet)
+    tips = {"too_low": "Ask “what if I charge …” with the price you have in mind to see what changes, or "
+                       "set a floor with your cost and a minimum margin.",
+            "too_high": "Ask “what if I charge …” with the price you have in mind, or “show competitors” "
+                        "to see who is cheaper.",
+            "thanks": "Ask “why?” or try a what-if any time.",
+            "reject": "Tell me what's off — your cost, your current price or a rule (e.g. a minimum "
+                      "margin) — and I'll price it again."}
+    if kind in tips:
+        text_fact(sheet, "fb_tip", tips[kind])
     if kind == "accept":
         say("Noted: you'll go with {recommended_price} for {product_title}. I've recorded it.")
     elif kind == "too_low":
-        say("Noted. The likely range for {product_title} goes up to {interval_high}. Ask “what if I "
-            "charge …” with a higher price to see what changes, or set a floor with your cost and a "
-            "minimum margin.")
+        say("Noted. The likely range for {product_title} reaches {interval_high}.", "{fb_tip}")
     elif kind == "too_high":
-        say("Noted. The likely range for {product_title} starts at {interval_low}. Ask “what if I "
-            "charge …” with a lower price, or “show competitors” to see who is cheaper.")
+        say("Noted. The likely range for {product_title} starts at {interval_low}.", "{fb_tip}")
     elif kind == "thanks":
-        say("You're welcome! Ask “why?” or try a what-if for {product_title} any time.")
+        say("You're welcome!", "{fb_tip}")
     else:
-        say("Sorry it doesn't fit. Tell me what's off — your cost, your current price or a rule "
-            "(e.g. a minimum margin) — and I'll price {product_title} again.")
+        say("Sorry it doesn't fit.", "{fb_tip}")
     return say.reply("feedback", s.suggestion_id)

@@ -35,14 +35,17 @@ _COST = re.compile(
     r"(?:\s+(?:to\s+me|is|was|are|of|me|us|=|around|about|roughly|only|just|at|comes\s+to|like|now|"
     r"went\s+(?:up|down)\s+to|rose\s+to|fell\s+to|increased\s+to|changed\s+to|became|has\s+become))*"
     r"\s*[:=~]?\s*(?P<amt>" + _AMT + r")"
-    r"|" + _LEAD + r"(?:i|we|i've|we've)\s+(?:have\s+)?(?:buy|bought|get|got|source|sourced|purchase|"
-    r"purchased|pay|paid|make|made)\s+(?:it|them|these|this|one|each|the\s+\w+)?\s*(?:for|at|@)?\s*"
+    r"|" + _LEAD + r"(?:(?:(?:i|we|i've|we've)\s+(?:have\s+)?(?:buy|source|purchase|pay)|"
+    r"(?:(?:i|we|i've|we've)\s+(?:have\s+)?)?(?:bought|sourced|purchased|paid|made)))"
+    r"\s+(?:it|them|these|this|one|each|the\s+\w+)?\s*(?:for|at|@)?\s*"
     r"(?P<amt2>" + _AMT + r")(?:\s+(?:each|per\s+(?:unit|piece)|a\s+piece))?"
-    r"|" + _LEAD + r"(?P<amt3>" + _AMT + r")\s+(?:is\s+)?(?:my|our|the)\s+(?:unit\s+)?cost\b", re.I)
+    r"|" + _LEAD + r"(?P<amt3>" + _AMT + r")\s+(?:is\s+)?(?:(?:my|our|the)\s+)?(?:unit\s+)?cost\b"
+    r"|(?:mark-?\s?up|margin|profit)\s+(?:on|over)\s+(?:a\s+cost\s+of\s+|cost\s+|my\s+cost\s+of\s+)?"
+    r"(?P<amt4>" + _AMT + r")", re.I)
 _CURRENT = re.compile(
     _LEAD + r"(?:(?:i|we|i'm|im|i\s+am|we're|we\s+are)\s+(?:currently\s+|now\s+|already\s+|right\s+now\s+)?"
-    r"(?:sell|selling|sold|charge|charging|list|listed|listing|have\s+it)\s+(?:it|them|this|these|that)?\s*"
-    r"(?:for|at|@)?|current(?:ly)?\s+(?:selling\s+)?(?:price\s*(?:is|of)?|priced\s+at|at|selling\s+at|"
+    r"(?:sell|selling|sold|charge|charging|list|listed|listing|have\s+it)(?:\s+(?!at\b|@)[\w-]+){0,4}?\s*"
+    r"(?:for|at|@)|(?:i'm|im|i\s+am|we're|we\s+are)\s+(?:currently\s+|now\s+)?at|current(?:ly)?\s+(?:selling\s+)?(?:price\s*(?:is|of)?|priced\s+at|at|selling\s+at|"
     r"sells?\s+(?:for|at)|listed\s+at|for)?|(?:my|our)\s+(?:current\s+|selling\s+|listing\s+|list\s+)?"
     r"price\s+(?:is\s+|=\s*|:\s*)?(?:now\s+)?|(?:it\s+)?(?:sells|is\s+selling|is\s+listed|is\s+priced)"
     r"\s+(?:for|at)|selling\s+price(?:\s+is)?|listed\s+at|priced\s+at|(?:it'?s|its)\s+(?:at|for))"
@@ -101,10 +104,16 @@ break breakeven even
 stock inventory clear days day weeks week month months
 lowest highest minimum maximum min max least most cheapest cheaper dearest more less enough
 first second third fourth fifth last next previous other another option number
+gives stop losing lose loss money gone try undercuts undercut sellers seller shops shop stores store compare
+compared moves move volume fastest decent sensible earn everything anything anybody anyone someone nobody
+customers launch launching thinking like instead actually guess suppose says brand rule rules
+i'd i'll we'd we'll you'd expensive cheap high low pricey costly overpriced underpriced
 work works working sound sounds look looks fine better worse okay alright enough
 hey hi hello bro sir madam dear friend
 """.split())
 CONNECTORS = frozenset("of for with and & + - / in x by".split())
+# Question words that also name products ("a set of 6", "a pack of 2"): kept next to product words.
+PRODUCT_NOUNS = frozenset("set sets pack packs kit combo pair pairs box bundle piece pieces".split())
 
 
 @dataclass
@@ -170,7 +179,7 @@ def product_words(text: str, keep: Callable[[str], bool] | None = None) -> str:
     for tok, s, e in toks:
         low = tok.lower()
         content = (low not in QUESTION_WORDS and low not in CONNECTORS and not re.fullmatch(r"[\d.,]+%?", low))
-        inner = cur and (low in CONNECTORS or re.fullmatch(r"\d[\d.,]*", low) is not None
+        inner = cur and (low in CONNECTORS or low in PRODUCT_NOUNS or re.fullmatch(r"\d[\d.,]*", low) is not None
                          or (keep is not None and low in QUESTION_WORDS and keep(low)))
         gap = cur and text[cur[-1][2]:s].strip(" -") not in ("",)  # punctuation breaks a run
         if content and not gap:
@@ -185,7 +194,8 @@ def product_words(text: str, keep: Callable[[str], bool] | None = None) -> str:
         runs.append(cur)
     best: list[tuple[str, int, int]] = []
     for run in runs:
-        while run and (run[-1][0].lower() in CONNECTORS or run[-1][0].lower() in QUESTION_WORDS):
+        while run and (run[-1][0].lower() in CONNECTORS or
+                       (run[-1][0].lower() in QUESTION_WORDS and run[-1][0].lower() not in PRODUCT_NOUNS)):
             run = run[:-1]
         n_content = sum(1 for t, _, _ in run if t.lower() not in CONNECTORS)
         if n_content > sum(1 for t, _, _ in best if t.lower() not in CONNECTORS):
@@ -202,7 +212,7 @@ def product_words(text: str, keep: Callable[[str], bool] | None = None) -> str:
         low = tok.lower()
         if text[e:pos[i][1]].strip(" -"):
             break
-        if low in CONNECTORS or re.fullmatch(r"\d[\d.,]*", low) or (keep is not None and keep(low)):
+        if low in CONNECTORS or re.fullmatch(r"\d[\d.,]*", low) or low in PRODUCT_NOUNS:
             i -= 1
             if not (low in CONNECTORS or low.isdigit()):
                 start = i
@@ -237,7 +247,7 @@ def extract_slots(text: str, is_product_id: Callable[[str], str | None] | None =
             break
 
     for m in _COST.finditer(t):
-        g = next(k for k in ("amt", "amt2", "amt3") if m.group(k))
+        g = next(k for k in ("amt", "amt2", "amt3", "amt4") if m.group(k))
         if not _free(spans, *m.span(g)):
             continue
         out.cost = parse_amount(m.group(g))
@@ -313,7 +323,10 @@ def _model_number(text: str, start: int) -> bool:
 
 
 def _quantity(text: str, start: int, end: int) -> bool:
-    """A count right before a product word: "set of 4 terracotta planters", "a 5 litre cooker"."""
+    """A count right before a product word: "set of 4 terracotta planters", "a 5 litre cooker";
+    or the count of a set: "tea cups set of 6"."""
+    if re.search(r"\b(?:set|pack|box|pair|combo|kit|bundle)s?\s+of\s+$", text[:start], re.I):
+        return True
     if not re.search(r"(?:^|\b(?:of|a|an|for|with)\s+)$", text[:start], re.I):
         return False
     m = re.match(r"\s*([^\W\d_][\w'-]*)", text[end:])

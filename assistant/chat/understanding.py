@@ -38,7 +38,7 @@ _INJECTION = re.compile(r"\bignore\s+(?:all\s+|any\s+|the\s+|your\s+|previous\s+
                         re.I)
 _COMMON = frozenset("than then unit went want when what with this that have here there many some more less make "
                     "made take give over just only very such each both also same send sent shop good best most "
-                    "sold told gone done were they them their your from into upon once".split())
+                    "sold told gone done were they them their your from into upon once pricey pricy".split())
 # Chat shorthand, expanded before anything else reads the message.
 _SHORTHAND = {"hw": "how", "u": "you", "r": "are", "ur": "your", "pls": "please", "plz": "please", "wat": "what",
               "wht": "what", "y": "why", "abt": "about", "shd": "should", "shld": "should", "cst": "cost",
@@ -49,11 +49,14 @@ _SHORTHAND_RE = re.compile(r"(?<![\w.,₹$])(?:" + "|".join(sorted(_SHORTHAND, k
 _RESET = re.compile(r"^\s*(?:please\s+)?(?:reset|start over|start again|clear(?: chat| all| everything)?|new chat|"
                     r"restart|begin again|forget everything)\s*(?:please|pls)?\s*[.!]*\s*$", re.I)
 _FEEDBACK_KINDS = [
-    ("too_low", re.compile(r"\btoo\s+(?:low|cheap|little)\b|\bway\s+(?:too\s+)?low\b|\bunderpriced\b|"
-                           r"\bworth\s+more\b|\bhigher\b", re.I)),
-    ("too_high", re.compile(r"\btoo\s+(?:high|expensive|much|costly|pricey)\b|\bway\s+(?:too\s+)?high\b|"
-                            r"\bwon'?t\s+pay\b|\boverpriced\b|\blower\b", re.I)),
-    ("thanks", re.compile(r"\bthanks?\b|\bthank\s+you\b|\bthx\b|\bty\b", re.I)),
+    ("too_low", re.compile(r"\bto{1,2}\s+(?:low|cheap|little|lower)\b|\bway\s+(?:too\s+)?low\b|\bunderpriced\b|"
+                           r"\bworth\s+more\b|\bhigher\b|\b(?:charge|get|ask)\s+more\b|\bcheaper\s+than\s+it\b|"
+                           r"\braise\b", re.I)),
+    ("too_high", re.compile(r"\bto{1,2}\s+(?:high|expensive|much|costly|pricey|steep)\b|\bway\s+(?:too\s+)?high\b|"
+                            r"\bwon'?t\s+pay\b|\b(?:nobody|no\s+one|no-one)\s+will\s+pay\b|\boverpriced\b|"
+                            r"\bpric(?:e)?y\b|\blower\s+it\b", re.I)),
+    ("thanks", re.compile(r"\bthanks?\b|\bthank\s+(?:you|u)\b|\bthx\b|\bty\b|\bappreciate|\bobliged\b|"
+                          r"\bcheers\b|\bgrateful\b", re.I)),
     ("reject", re.compile(r"\bwrong\b|\bbad\b|\buseless\b|\bnot\s+convinced\b|\bdon'?t\s+agree\b|\bdisagree\b|"
                           r"\boff\b|\bno\b|\bnope\b|\bnonsense\b|\bsucks?\b", re.I)),
 ]
@@ -216,10 +219,14 @@ class Understander:
             action = "unknown"
         if conf < self.min_confidence:   # unsure: a redirect, never a price
             action = "unknown"
+        if action == "price" and conf < 0.5 and s.product_id is None and s.cost is None and s.current_price is None:
+            action = "unknown"   # a doubtful price request with nothing but words: ask, don't price
         if action in ("unknown", "what_if") and s.product_id is not None and s.price is None:
             action, conf = "price", max(conf, self.min_confidence)   # "bed1", "what about B07T9FV9YP"
         if action == "price" and not (s.product_words or s.product_id) and s.ref and not ctx.has_product:
             action = "unknown"
+        if action == "set_policy":   # the rule holds these amounts; they are not prices or targets
+            base.update(price=None, margin=None, markup=None)
         extra: dict[str, object] = {}
         if action == "feedback":
             extra["feedback"] = feedback_kind(norm)
