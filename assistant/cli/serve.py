@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         cost: float | None = typer.Option(None, help="unit cost (sets the cost floor)"),
         current_price: float | None = typer.Option(None, help="the price charged today"),
         currency: str | None = typer.Option(None, help="ISO code, e.g. INR"),
-        min_margin: float | None = typer.Option(None, help="e.g. 0.2 for 20% over cost"),
+        min_margin: float | None = typer.Option(None, help="e.g. 0.2: margin = (price − cost) / price ≥ 20%"),
         map_price: float | None = typer.Option(None, "--map", help="minimum advertised price"),
         ceiling: float | None = typer.Option(None),
         max_change: float | None = typer.Option(None, help="e.g. 0.15 = at most ±15%"),

@@ -282,7 +282,7 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                                            label="Currency", elem_id="ws-currency")
                 with gr.Accordion("Guardrails", open=True):
                     with gr.Row():
-                        min_margin = gr.Number(label="Minimum margin over cost (%)",
+                        min_margin = gr.Number(label="Minimum margin, % of the price ((price − cost) / price)",
                                                elem_id="ws-min-margin")
                         max_change = gr.Number(label="Maximum change from current (%, 0 = no limit)",
                                                elem_id="ws-max-change")
