@@ -272,6 +272,7 @@ class Explainer:
         return v
 
     def explain(self, sheet: FactSheet, product_context: Any = None) -> Explanation:
+        """The finished explanation (stream() run to its end)."""
         final = None
         for event in self.stream(sheet, product_context):
             final = event

@@ -66,13 +66,15 @@ def noun_phrases(sheet: FactSheet, product_words: str = "") -> list[str]:
     category found in the verifier's product lexicon, then "this product" and "this item".
 
     The title's head noun comes first: the last lexicon noun before the title's first
-    preposition or separator ("Tripod Stand for Camera" -> tripod, "Flip Lid Flask, 1 L" -> flask).
+    preposition or separator ("Tripod Stand for Camera" -> tripod, "Flip Lid Flask, 1 L" -> flask);
+    then nouns of the category.
     """
     title = str(sheet["product_title"].value) if "product_title" in sheet else ""
     head = re.split(r"\s(?:for|with|and|compatible|by|in|of)\s|[,|(:–]|\s-\s", title, maxsplit=1)[0]
     lead = _lexicon_nouns(head)[-1:]
-    rest = _lexicon_nouns(title) + _lexicon_nouns(
-        " ".join(str(f.value) for f in sheet if f.id == "category_name") + " " + product_words)
+    # Nouns after the head ("Remote for Smart LED TV") name what the product goes with, not the
+    # product: only the head noun and the category's nouns are offered.
+    rest = _lexicon_nouns(" ".join(str(f.value) for f in sheet if f.id == "category_name") + " " + product_words)
     found = list(dict.fromkeys(lead + rest))
     phrases = [("these " if w in _PLURAL_ONLY or (w.endswith("s") and not w.endswith("ss") and w not in _SINGULAR_S)
                 else "this ") + w

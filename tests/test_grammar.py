@@ -66,5 +66,9 @@ def test_noun_phrases_come_from_title_or_category():
     sheet = build_fact_sheet(recommended_price=10, currency="USD", product_title="Steel Water Bottle 1L")
     assert noun_phrases(sheet) == ["this bottle", "this product", "this item"]
     assert noun_phrases(sheet, "Electronics > Headphones")[:2] == ["this bottle", "these headphones"]
+    remote = build_fact_sheet(recommended_price=10, currency="USD", product_title="HDF Remote Control for Smart LED TV")
+    assert noun_phrases(remote) == ["this product", "this item"]  # not "this tv"
+    tripod = build_fact_sheet(recommended_price=10, currency="USD", product_title="Tripod Stand for Camera")
+    assert noun_phrases(tripod)[0] == "this tripod" and "this camera" not in noun_phrases(tripod)
     bare = build_fact_sheet(recommended_price=10, currency="USD", product_title="Generic Widget X")
     assert noun_phrases(bare) == ["this product", "this item"]
