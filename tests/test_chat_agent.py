@@ -260,7 +260,8 @@ def test_did_you_mean_keeps_cost_and_takes_a_follow_up_as_the_first_choice(tiny_
     t = tiny_service.products
     other = t[(t["product_id"] != product["id"]) & t["price"].notna()].iloc[0]
     ids = [product["id"], other["product_id"]]
-    agent = ChatAgent(tiny_service, matcher=CatalogMatcher(ids, ["Acme Widget Pro 450 Blue", "Acme Widget Pro 450 Red"]))
+    agent = ChatAgent(tiny_service,
+                      matcher=CatalogMatcher(ids, ["Acme Widget Pro 450 Blue", "Acme Widget Pro 450 Red"]))
     s = ChatSession()
     agent.reply("what should I charge for an acme widget pro 450? my cost is 10", s)
     assert s.candidates and s.suggestion is None
