@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ class ScoreSettings(BaseModel):
 
     artifact: str = Field(description="trained model folder (`pricing train`)")
     graph_db: str | None = Field(
-        default=None, description="SQLite graph store; None: the model's own graph snapshot")
+        default=None, description="graph store (SQLite path or postgresql:// URL); None: the "
+                                  "model's own graph snapshot")
     sales: str | None = Field(
         default=None, description="catalog with a sales table for demand-aware mode; None: market mode")
     policy: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
@@ -79,11 +81,13 @@ class ScoreSettings(BaseModel):
     keep_suggestion: bool = Field(
         default=False, description="also write each full Suggestion as JSON (for reprice)")
 
-    @field_validator("artifact", "graph_db", "sales")
+    @field_validator("artifact", "graph_db", "sales", mode="before")
     @classmethod
-    def _absolute(cls, v: str | None) -> str | None:
-        # Workers may start in another directory (or on another node).
-        return None if v is None else str(Path(v).expanduser().absolute())
+    def _absolute(cls, v: str | Path | None) -> str | None:
+        # Workers may start in another directory (or on another node); URLs stay as they are.
+        if v is None or (isinstance(v, str) and "://" in v):
+            return v
+        return str(Path(v).expanduser().absolute())
 
     def options(self) -> SuggestOptions:
         return SuggestOptions(explain=False, k_comparables=self.k_comparables, policy=self.policy,
@@ -100,10 +104,19 @@ class ScoreSettings(BaseModel):
         """Everything that changes the output; a resume must find it unchanged."""
         return {**self.model_dump(mode="json", exclude={"threads"}),
                 "model_version": self.model_version(),
-                "graph_db_files": path_fingerprint(self.graph_db) + path_fingerprint(
-                    f"{self.graph_db}-wal" if self.graph_db and Path(f"{self.graph_db}-wal").exists()
-                    else None),
+                "graph_version": self.graph_version(),
                 "sales_files": path_fingerprint(self.sales)}
+
+    def graph_version(self) -> dict[str, int] | None:
+        """The graph store's version (+1 per committed edit; see graph.store), None without a
+        store: a curator's edit between a run and its resume makes the resume refuse."""
+        from graph.db import store_exists
+        from graph.store import GraphStore
+
+        if self.graph_db is None or not store_exists(self.graph_db):
+            return None
+        with GraphStore(self.graph_db) as store:
+            return asdict(store.version())
 
     def load_service(self):  # -> PricingService (imported here: workers pay for it once)
         """The pricing service a worker scores with: model, graph, demand model; no LLM and no

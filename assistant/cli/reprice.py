@@ -113,8 +113,10 @@ def _ray_suggester(settings, options, actors: int, address: str | None, work_dir
     import tempfile
 
     from assistant.batch import RayEngine, ScoreSettings, suggest_with_engine
+    from graph.db import store_exists
 
-    db = settings.graph_db if settings.graph_db is not None and settings.graph_db.exists() else None
+    db = (settings.graph_db if settings.graph_db is not None and store_exists(settings.graph_db)
+          else None)
     score = ScoreSettings(artifact=str(settings.artifact), graph_db=db and str(db),
                           sales=settings.sales and str(settings.sales), policy=options.policy,
                           k_comparables=options.k_comparables,

@@ -86,6 +86,7 @@ def register(app: typer.Typer) -> None:
         from assistant.batch.plan import PlanError
         from assistant.batch.settings import PolicyFileError, policy_from_file
         from assistant.settings import Settings
+        from graph.db import store_exists
 
         flags = {"artifact": artifact, "graph_db": db, "sales": sales}
         edge = Settings(**{k: v for k, v in flags.items() if v is not None})
@@ -102,7 +103,8 @@ def register(app: typer.Typer) -> None:
         except PolicyFileError as exc:
             console.print(f"[red]error:[/red] --policy {exc}")
             raise typer.Exit(2) from None
-        graph_db = edge.graph_db if edge.graph_db is not None and edge.graph_db.exists() else None
+        graph_db = (edge.graph_db if edge.graph_db is not None and store_exists(edge.graph_db)
+                    else None)
         settings = ScoreSettings(artifact=str(artifact), graph_db=graph_db and str(graph_db),
                                  sales=edge.sales and str(edge.sales), policy=policy,
                                  k_comparables=k_comparables, top_drivers=top_drivers,
