@@ -288,7 +288,8 @@ class PricingService:
     def _infer_categories(self, resolved: Sequence[_Resolved], k: int = 10) -> None:
         """A category for each new product given without one, from its nearest catalog
         products (same currency), recorded as a link; it then feeds the model."""
-        todo = [r for r in resolved if r.product_id is None and not r.record.get("category_path")]
+        todo = [r for r in resolved if not r.record.get("category_path")
+                and (r.product_id is None or r.product_id not in self.products.index)]
         if not todo or self.predictor.catalog_embeddings_ is None:
             return
         emb = self.predictor.embed([r.record["title"] for r in todo])
