@@ -7,6 +7,7 @@ Use::
     sink = sink_from_spec("file:runs/alerts.jsonl")   # or "log", "webhook:https://...", "none"
     sink.send(Alert(kind="coverage_band", message="coverage 61% is outside 70-90%",
                     at="2026-11-30", details={"window": "2026-11-24"}))
+    AlertLog("runs/suggestions.sqlite").dispatch(report.alerts, sink)   # each key sent once
 
 One small interface (:class:`AlertSink`: ``send(alert)``) with three implementations: the
 log (default), a JSON-lines file, and a webhook (an HTTP POST of the alert as JSON, e.g. to a

@@ -18,7 +18,7 @@ from models.registry import ModelRegistry
 from tests.conftest import live_server
 from tests.test_learning import copy_as
 
-KEY = "merchant-key"
+KEY = "merchant-key-for-tests-0001"  # keys need at least 16 characters
 
 
 @pytest.fixture(scope="module")

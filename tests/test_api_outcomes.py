@@ -13,7 +13,7 @@ from assistant.service import PricingService
 from assistant.suggestion_store import SuggestionStore
 from tests.conftest import live_server
 
-KEY = "merchant-key"
+KEY = "merchant-key-for-tests-0001"  # keys need at least 16 characters
 
 
 @pytest.fixture(scope="module")
