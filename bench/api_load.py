@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-KEY = "bench-key"
+KEY = "bench-key-0123456789"
 
 
 def free_port() -> int:
@@ -42,7 +42,8 @@ def free_port() -> int:
 
 def start_server(artifact: Path, db: Path, port: int, threads: int, suggestions_db: Path
                  ) -> subprocess.Popen:
-    env = dict(os.environ, PRICING_API_KEYS=f"{KEY}:merchant", PRICING_THREADS=str(threads))
+    env = dict(os.environ, PRICING_API_KEYS=f"bench:{KEY}:merchant", PRICING_RATE_LIMIT="0",
+               PRICING_THREADS=str(threads))
     proc = subprocess.Popen(
         [sys.executable, "-m", "assistant.cli", "serve", "--artifact", str(artifact), "--db", str(db),
          "--suggestions-db", str(suggestions_db), "--port", str(port), "--no-ui"],
