@@ -31,7 +31,14 @@ demo: setup
 	$(BIN)/pricing graph stats --db runs/graph.sqlite
 	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
 	@echo "API: http://127.0.0.1:$(PORT)/docs (header X-API-Key, keys: $(API_KEYS))   UI: http://127.0.0.1:$(PORT)/ui"
-	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
+	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) PRICING_SALES=data/demo $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
+
+# The README's pictures (docs/*.png) from the demo model and Debian's Chromium; tests never write them.
+screenshots: setup
+	bash scripts/test-setup.sh
+	test -f runs/graph.sqlite || PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
+	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
+	PRICING_THREADS=$(THREADS) $(BIN)/python scripts/screenshots.py --artifact runs/model --db runs/graph.sqlite --out docs
 
 lint: setup
 	$(BIN)/ruff check .

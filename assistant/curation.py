@@ -45,8 +45,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from assistant.graph_sync import ensure_current
 from graph.audit import AuditEntry, list_entries
 from graph.curation import CurationError, CurationResult, Curator
+from graph.db import snapshot
 from graph.products import product_table
 from graph.quality import QualityReport, quality_report
 from graph.schema import NodeType, normalize_name
@@ -70,7 +72,7 @@ class CurationHost(Protocol):
     """What curation needs of a :class:`assistant.service.PricingService`."""
 
     graph: nx.MultiDiGraph
-    graph_db: Path | None
+    graph_db: str | Path | None  # a SQLite path or a postgresql:// URL
     products: pd.DataFrame
 
     def refresh_graph(self, graph: nx.MultiDiGraph) -> None: ...
@@ -195,9 +197,10 @@ class CurationService:
         return int(self._curator.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _refresh(self) -> None:
-        """Reload the graph from the store and hand it to the service (worker thread only)."""
+        """Bring the service's graph up to the store (worker thread only): the committed
+        operations are replayed from the audit trail (assistant.graph_sync)."""
         assert self._curator is not None
-        self.host.refresh_graph(self._curator.store.load())
+        ensure_current(self.host)
         self._seen = self._data_version()
 
     def close(self) -> None:
@@ -409,13 +412,10 @@ def json_ready(x: Any) -> Any:
 @contextmanager
 def reading(path: str | Path) -> Iterator[sqlite3.Connection]:
     """A connection of the caller's own for reads: WAL lets them run beside the writer (the
-    curation worker) instead of queueing behind a long preview."""
-    conn = sqlite3.connect(path, timeout=10)
-    try:
-        conn.execute("BEGIN")  # one snapshot for all the reads of the request
-        yield conn
-    finally:
-        conn.close()
+    curation worker) instead of queueing behind a long preview. One snapshot for all the
+    reads of the request; SQLite or PostgreSQL (graph.db.snapshot)."""
+    with snapshot(path) as conn:
+        yield conn  # type: ignore[misc]
 
 
 def graph_records(g: nx.MultiDiGraph, ids: list[str]) -> list[dict]:

@@ -14,14 +14,11 @@ confidence / abstain -> fact sheet -> verified explanation -> stored for audit.
 """
 from __future__ import annotations
 
-import copy
-import json
 import math
-import os
 import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from assistant.demand_advisor import DemandAdvisor, NoSalesHistory
 from assistant.explain import Explainer, ProductContext
 from assistant.facts import suggestion_fact_sheet
 from assistant.guardrails import apply_guardrails
+from assistant.settings import Settings
 from assistant.suggestion import (
     Comparable,
     CompetitorOfferOut,
@@ -42,6 +40,7 @@ from assistant.suggestion import (
     ExplanationOut,
     GroupStats,
     GuardrailStep,
+    InferredLink,
     Interval,
     Suggestion,
     SuggestOptions,
@@ -51,7 +50,8 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
-from graph.features import GraphFeaturizer
+from graph.db import normalize, store_exists
+from graph.linking import BrandLinker, Link, category_from_neighbours
 from graph.products import product_table
 from graph.schema import now_iso
 from graph.store import GraphStore
@@ -69,6 +69,7 @@ class _Resolved:
     current_price: float | None
     cost: float | None
     currency: str
+    links: list[Link] = field(default_factory=list)  # brand / category inferred for new products
 
 
 def _num(x: Any) -> float | None:
@@ -88,8 +89,9 @@ class PricingService:
                  demand: DemandAdvisor | None = None) -> None:
         self.graph = graph
         self.demand = demand  # demand-aware mode for products with sales history (issue #7)
-        # The SQLite graph store that curation edits (None: the graph is read-only here).
-        self.graph_db = Path(graph_db) if graph_db is not None else None
+        # The graph store that curation edits: a SQLite path or a postgresql:// URL (None: the
+        # graph is read-only here).
+        self.graph_db = normalize(graph_db) if graph_db is not None else None
         self.predictor = predictor
         self.store = store
         self.explainer = explainer if explainer is not None else Explainer(None)
@@ -106,37 +108,31 @@ class PricingService:
     @classmethod
     def from_paths(cls, artifact: str | Path, graph_db: str | Path | None = None,
                    suggestions_db: str | Path = "runs/suggestions.sqlite",
-                   llm: Any | None = "env", sales: str | Path | None = "env") -> PricingService:
-        """Load the predictor, the graph (the store's, else the artifact's snapshot) and the LLM.
+                   llm: Any | None = None, sales: str | Path | None = None) -> PricingService:
+        """Load the predictor, the graph (the store's, else the artifact's snapshot) and wire
+        the LLM.
 
-        ``sales``: a catalog path with a sales table (graph.adapters.load_path) for
-        demand-aware pricing; "env" = ``PRICING_SALES``, else ``data/demo`` when it exists;
-        None (or PRICING_SALES=none) = market mode only.
+        llm: a LangChain chat model for explanations (None: the deterministic verified text).
+        sales: a catalog path with a sales table (graph.adapters.load_path) for demand-aware
+        pricing; None = market mode only.
         """
         predictor = Predictor.load(artifact)
-        if graph_db is not None and Path(graph_db).exists():
+        if graph_db is not None and store_exists(graph_db):
             with GraphStore(graph_db) as gs:
                 graph = gs.load()
         else:
             graph, graph_db = predictor.graph_, None
-        if llm == "env":
-            from assistant.llm import LLMConfig, make_llm
-
-            # "none": the deterministic, verified explanation only (no LLM call).
-            llm = (None if os.environ.get("PRICING_LLM_BACKEND", "local").lower() == "none"
-                   else make_llm(LLMConfig.from_env()))
-        if sales == "env":
-            sales = os.environ.get("PRICING_SALES") or ("data/demo" if Path("data/demo").is_dir()
-                                                        else None)
-        demand = DemandAdvisor.from_path(sales) if sales not in (None, "", "none") else None
+        demand = DemandAdvisor.from_path(sales) if sales is not None else None
         return cls(graph, predictor, SuggestionStore(suggestions_db), Explainer(llm),
                    graph_db=graph_db, demand=demand)
 
     @classmethod
-    def from_env(cls) -> PricingService:
-        return cls.from_paths(os.environ.get("PRICING_ARTIFACT", "runs/model"),
-                              os.environ.get("PRICING_GRAPH_DB", "runs/graph.sqlite"),
-                              os.environ.get("PRICING_SUGGESTIONS_DB", "runs/suggestions.sqlite"))
+    def from_settings(cls, settings: Settings, *, explain: bool = True) -> PricingService:
+        """The service that ``settings`` describe (built at the edge: CLI, server, UI).
+
+        explain=False skips building the LLM (deterministic verified explanations only)."""
+        return cls.from_paths(settings.artifact, settings.graph_db, settings.suggestions_db,
+                              llm=settings.make_llm() if explain else None, sales=settings.sales)
 
     def ready(self) -> bool:
         return self.predictor is not None
@@ -165,27 +161,29 @@ class PricingService:
         self.graph, self.products = graph, products
         self.predictor, self.featurizer = predictor, predictor.featurizer_
 
+    def swap_predictor(self, predictor: Predictor) -> str:
+        """Serve ``predictor`` (e.g. a newly promoted model) from now on, without a restart;
+        returns the version it replaced. With a graph store the new model prices against the
+        store's (curated) graph; without one, against the graph snapshot saved with it.
+        Everything is prepared first and swapped at the end: a request in flight finishes on
+        the old model or the new one, none is refused."""
+        if self.graph_db is None and predictor.directory is not None \
+                and (predictor.directory / "graph.sqlite").exists():
+            graph = predictor.graph_
+        else:
+            graph, predictor = self.graph, predictor.with_graph(self.graph)
+        products = product_table(graph).set_index("product_id", drop=False)
+        old = self.model_version
+        self.graph, self.products = graph, products
+        self.predictor, self.featurizer = predictor, predictor.featurizer_
+        self.model_version = predictor.version
+        return old
+
     def predictor_for(self, graph: nx.MultiDiGraph) -> Predictor:
         """A copy of the predictor whose graph features are refit on ``graph`` (same training
         ids and parameters: on an unchanged graph it prices exactly as before). The original is
         left alone: other services may share it."""
-        old = self.predictor.graph_features
-        ids = [i for i in self._train_ids() if f"product:{i}" in graph]
-        p = copy.copy(self.predictor)
-        p.graph_features = GraphFeaturizer(**old.get_params()).fit(graph, ids)
-        p._graph = graph
-        return p
-
-    def _train_ids(self) -> list[str]:
-        ids = getattr(self, "_train_ids_cache", None)
-        if ids is None:
-            d = self.predictor.directory
-            split = Path(d) / "split.json" if d is not None else None
-            ids = (json.loads(split.read_text(encoding="utf-8"))["train"]
-                   if split is not None and split.exists()
-                   else list(self.predictor.graph_features.train_ids_))
-            self._train_ids_cache = [str(i) for i in ids]
-        return self._train_ids_cache
+        return self.predictor.with_graph(graph)
 
     # ---------------------------------------------------------------- look-ups
     def _row(self, product_id: str) -> pd.Series:
@@ -200,14 +198,19 @@ class PricingService:
         out["reviews"] = list(row["review_texts"] or [])[:20]
         return out
 
-    def competitors(self, product_id: str, own_price: float | None = None) -> list[CompetitorOfferOut]:
+    def competitors(self, product_id: str, own_price: float | None = None,
+                    include_stale: bool = False) -> list[CompetitorOfferOut]:
+        """Each competitor's latest offer, with its age; stale ones (older than
+        ``PRICING_OFFER_MAX_AGE_DAYS``) only with ``include_stale``: they no longer count."""
         self._row(product_id)
         ev = self.featurizer.competitor_evidence(self.graph, product_id, own_price=own_price)
         return [CompetitorOfferOut(competitor=o["competitor"], price=o["price"],
                                    currency=o.get("currency"), observed_at=o.get("observed_at"),
                                    price_index=(round(own_price / o["price"], 4)
-                                                if own_price and o["price"] else None))
-                for o in ev.get("offers", []) if o.get("latest", True)]
+                                                if own_price and o["price"] else None),
+                                   age_days=o.get("age_days"), stale=bool(o.get("stale")))
+                for o in ev.get("offers", [])
+                if o.get("latest", True) and (include_stale or not o.get("stale"))]
 
     # ---------------------------------------------------------------- demand what-ifs
     def what_if(self, product_id: str, price: float, cost: float | None = None) -> WhatIfResult:
@@ -258,15 +261,52 @@ class PricingService:
                     rec[k] = row[k]
             if not rec["reviews"]:
                 rec["reviews"] = list(row["review_texts"] or [])
-        currency = rec.get("currency") or self.default_currency
+        # A new product without a currency is priced in its category's (or brand's): a UK toy
+        # compared with rupee prices would be nonsense.
+        links: list[Link] = []
+        if pid is None and not rec.get("brand"):
+            link = self.brands.link(rec["title"])
+            if link is not None:
+                rec["brand"] = link.value
+                links.append(link)
+        currency = (rec.get("currency")
+                    or self.featurizer.currency_for(rec.get("category_path"), rec.get("brand"))
+                    or self.default_currency)
         rec["currency"] = currency
-        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency)
+        return _Resolved(pid or p.product_id, rec, p.price, p.cost, currency, links)
+
+    @property
+    def brands(self) -> BrandLinker:
+        """The graph's known brands, for linking new products (rebuilt after a graph edit)."""
+        g = self.graph
+        cached = getattr(self, "_brands", None)
+        if cached is None or cached[0] is not g:
+            cached = (g, BrandLinker.from_graph(g))
+            self._brands = cached
+        return cached[1]
+
+    def _infer_categories(self, resolved: Sequence[_Resolved], k: int = 10) -> None:
+        """A category for each new product given without one, from its nearest catalog
+        products (same currency), recorded as a link; it then feeds the model."""
+        todo = [r for r in resolved if not r.record.get("category_path")
+                and (r.product_id is None or r.product_id not in self.products.index)]
+        if not todo or self.predictor.catalog_embeddings_ is None:
+            return
+        emb = self.predictor.embed([r.record["title"] for r in todo])
+        found = self.predictor.neighbours_many(emb, [""] * len(todo), k=k,
+                                               currencies=[r.currency for r in todo])
+        for r, near in zip(todo, found):
+            link = category_from_neighbours([(n.get("category_path"), n["similarity"]) for n in near])
+            if link is not None:
+                r.record["category_path"] = link.value
+                r.links.append(link)
 
     # ---------------------------------------------------------------- suggestions
     def suggest(self, target: ProductIn | str | Mapping[str, Any],
                 options: SuggestOptions | None = None, *, store: bool = True) -> Suggestion:
         opts = options or SuggestOptions()
         r = self._resolve(target)
+        self._infer_categories([r])
         # drivers come with the prediction: one feature pass for both
         pred = self.predictor.predict([r.record], drivers=True)[0]
         s = self._build(r, pred, opts)
@@ -295,6 +335,7 @@ class PricingService:
                 out.append(None)
             except (UnknownProduct, ValueError) as exc:
                 out.append(exc)
+        self._infer_categories([r for _, r in resolved])
         preds = (self.predictor.predict([r.record for _, r in resolved], drivers=True)
                  if resolved else [])
         comparables = self._comparables_many(resolved, preds, per_item)
@@ -320,7 +361,8 @@ class PricingService:
             found = self.predictor.neighbours_many(
                 np.stack([preds[j].embedding for j in js]),
                 [resolved[j][1].record.get("category_path") for j in js], k=k,
-                exclude_ids=[[resolved[j][1].product_id] for j in js])
+                exclude_ids=[[resolved[j][1].product_id] for j in js],
+                currencies=[resolved[j][1].currency for j in js])
             for j, f in zip(js, found):
                 out[j] = f
         return out
@@ -339,8 +381,8 @@ class PricingService:
         policy = opts.policy
         if policy.cost is None and r.cost is not None:
             policy = policy.model_copy(update={"cost": r.cost})
-        if policy.cost is not None and policy.min_margin is None:
-            policy = policy.model_copy(update={"min_margin": 0.0})  # never below cost by default
+        if policy.cost is not None and policy.min_margin is None and policy.min_markup is None:
+            policy = policy.model_copy(update={"min_markup": 0.0})  # never below cost by default
         # Demand-aware mode: the profit optimum (or clearance price) from the product's sales
         # history, anchored on the model's market price and searched inside the guardrail
         # bounds; apply_guardrails then only rounds it and applies the price ending.
@@ -408,6 +450,7 @@ class PricingService:
                    for g, d in drivers_log.items()]
         drivers.sort(key=lambda d: -abs(d.effect_pct))
         return Evidence(
+            links=[InferredLink(**asdict(link)) for link in r.links],
             comparables=[Comparable(**n) for n in comparables], competitors=comps,
             category=_group(cat, rec.get("category_path") or "(unknown)"),
             brand=_group(brand, rec.get("brand")) if brand else None, drivers=drivers)

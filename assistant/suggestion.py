@@ -28,6 +28,8 @@ class Comparable(BaseModel):
     product_id: str
     title: str
     price: float
+    currency: str | None = Field(default=None, description="the comparable's own price currency "
+                                 "(always the suggestion's: other currencies are not evidence)")
     similarity: float
     category_path: str | None = None
 
@@ -39,6 +41,9 @@ class CompetitorOfferOut(BaseModel):
     observed_at: str | None = None
     price_index: float | None = Field(
         default=None, description="recommended price / this offer's price")
+    age_days: int | None = Field(default=None, description="days since it was observed")
+    stale: bool = Field(default=False, description="older than PRICING_OFFER_MAX_AGE_DAYS: "
+                                                   "shown, not counted")
 
 
 class GroupStats(BaseModel):
@@ -115,7 +120,21 @@ class ElasticityEvidence(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class InferredLink(BaseModel):
+    """A graph link the service inferred for a product given as words (issue #14)."""
+
+    field: Literal["brand", "category_path"]
+    value: str
+    node_id: str | None = Field(default=None, description="the graph node, when it exists")
+    method: str = Field(description='how it was found: "title prefix", "alias", '
+                        '"title heuristic", "nearest products"')
+    confidence: float = Field(ge=0, le=1)
+
+
 class Evidence(BaseModel):
+    links: list[InferredLink] = Field(
+        default_factory=list, description="brand and category inferred for a new product (they "
+        "fed the model); empty when the caller gave them")
     comparables: list[Comparable] = Field(default_factory=list)
     competitors: list[CompetitorOfferOut] = Field(default_factory=list)
     category: GroupStats | None = None

@@ -34,7 +34,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from graph.store import SchemaVersionError
+from graph.store import SchemaVersionError, bump_graph_version
 
 AUDIT_SCHEMA_VERSION = 2
 _META_KEY = "audit_schema_version"
@@ -257,6 +257,7 @@ def write_entry(conn: sqlite3.Connection, *, at: str, actor: str, op: str, param
     entry_id = int(cur.lastrowid)
     if reverts is not None:
         conn.execute("UPDATE audit SET reverted_by=? WHERE id=?", (entry_id, reverts))
+    bump_graph_version(conn)  # other processes see they are behind (graph.sync)
     return entry_id
 
 

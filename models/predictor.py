@@ -23,6 +23,7 @@ training and serving build the model inputs with the same code.
 from __future__ import annotations
 
 import bisect
+import copy
 import itertools
 import json
 import math
@@ -49,6 +50,7 @@ CATALOG_EMB = "catalog_embeddings.npy"
 # Only products with reviews: (rows, float16 embeddings); most catalogs have few.
 CATALOG_REV = "catalog_review_embeddings.npz"
 GRAPH_DB = "graph.sqlite"
+SPLIT = "split.json"
 
 RECORD_FIELDS = ("product_id", "title", "description", "category_path", "brand", "currency",
                  "rating", "rating_count", "reviews", "competitor_prices")
@@ -233,6 +235,7 @@ class Predictor:
         self.groups_ = feature_groups(self.dense_names_, lexical)
         self.directory: Path | None = None
         self._graph = None
+        self._train_ids: list[str] | None = None
 
     @property
     def version(self) -> str:
@@ -257,9 +260,73 @@ class Predictor:
                 self._graph = store.load()
         return self._graph
 
+    @property
+    def train_ids(self) -> list[str]:
+        """Ids of the products the model was trained on (the graph features' reference set)."""
+        if self._train_ids is None:
+            split = self.directory / SPLIT if self.directory is not None else None
+            ids = (json.loads(split.read_text(encoding="utf-8"))["train"]
+                   if split is not None and split.exists() else list(self.graph_features.train_ids_))
+            self._train_ids = [str(i) for i in ids]
+        return self._train_ids
+
+    def with_graph(self, graph) -> Predictor:  # noqa: ANN001 - a networkx MultiDiGraph
+        """A copy that prices against ``graph`` (e.g. after a curation edit): its graph features
+        are refit on ``graph`` with the same training ids and parameters, so on an unchanged
+        graph it prices exactly as before. ``self`` is left alone (others may share it)."""
+        p = copy.copy(self)
+        ids = [i for i in self.train_ids if f"product:{i}" in graph]
+        p.graph_features = GraphFeaturizer(**self.graph_features.get_params()).fit(graph, ids)
+        p._graph = graph
+        return p
+
+    def save(self, directory: str | Path, *, graph=None, split: Mapping | None = None) -> Path:  # noqa: ANN001
+        """Write the artifact folder that :meth:`load` reads, with a manifest of its components.
+
+        graph: a knowledge-graph snapshot to store beside the model (``graph.sqlite``, what the
+        service serves from when no store is given). split: the train/val/calib/test ids.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.encoder.save(out / ENCODER_DIR)
+        self.head.save(out / HEAD_DIR)
+        self.lexical.save(out / LEXICAL_DIR)
+        self.graph_features.save(out / GRAPH_DIR)
+        files = {"encoder": ENCODER_DIR, "head": HEAD_DIR, "lexical": LEXICAL_DIR,
+                 "graph_features": GRAPH_DIR}
+        if len(self.catalog_) and self.catalog_embeddings_ is not None:
+            self.catalog_.to_parquet(out / CATALOG, index=False)
+            np.save(out / CATALOG_EMB, self.catalog_embeddings_.astype(np.float16))
+            files |= {"catalog": CATALOG, "catalog_embeddings": CATALOG_EMB}
+            if self.catalog_review_embeddings_ is not None:
+                rows = np.array(sorted(self.catalog_review_embeddings_), dtype=np.int64)
+                emb = (np.stack([self.catalog_review_embeddings_[int(r)] for r in rows])
+                       if len(rows) else np.zeros((0, self.catalog_embeddings_.shape[1])))
+                np.savez(out / CATALOG_REV, rows=rows, emb=emb.astype(np.float16))
+                files["catalog_review_embeddings"] = CATALOG_REV
+        if split is not None:
+            (out / SPLIT).write_text(json.dumps(dict(split)), encoding="utf-8")
+            files["split"] = SPLIT
+        if graph is not None:
+            from graph.store import GraphStore
+
+            (out / GRAPH_DB).unlink(missing_ok=True)
+            with GraphStore(out / GRAPH_DB) as store:
+                store.save(graph)
+            files["graph"] = GRAPH_DB
+        self.metadata["components"] = files
+        self.write_metadata(out)
+        self.directory = out
+        return out
+
+    def write_metadata(self, directory: str | Path) -> None:
+        """(Re)write ``metadata.json`` (the manifest: format, version, components, metrics)."""
+        (Path(directory) / METADATA).write_text(
+            json.dumps(self.metadata, indent=2, default=_json_default), encoding="utf-8")
+
     @classmethod
     def load(cls, directory: str | Path, threads: int | None = None) -> Predictor:
-        """Load everything ``models.train`` wrote into ``directory``."""
+        """Load everything :meth:`save` wrote into ``directory``."""
         d = Path(directory)
         meta_file = d / METADATA
         if not meta_file.exists():
@@ -471,13 +538,14 @@ class Predictor:
 
     def neighbours(self, record_or_embedding: Mapping | str | np.ndarray,
                    category_path: str | None = None, k: int = 5,
-                   exclude_id: str | None = None) -> list[dict]:
+                   exclude_id: str | None = None, currency: str | None = None) -> list[dict]:
         """The ``k`` most similar priced catalog products (cosine of text embeddings).
 
         ``category_path`` restricts the search to that category and its sub-categories
-        (default: the record's own category; ``""`` searches the whole catalog). The record's
-        own catalog entry and ``exclude_id`` are left out. Each item: product_id, title,
-        category_path, brand, price, currency, similarity; most similar first.
+        (default: the record's own category; ``""`` searches the whole catalog); ``currency``
+        to products priced in that currency (default: the record's own, when it has one). The
+        record's own catalog entry and ``exclude_id`` are left out. Each item: product_id,
+        title, category_path, brand, price, currency, similarity; most similar first.
         """
         self._need_catalog()
         if k < 1:
@@ -490,20 +558,24 @@ class Predictor:
             own = frame["product_id"].iloc[0]
             if category_path is None and not _missing(frame["category_path"].iloc[0]):
                 category_path = str(frame["category_path"].iloc[0])
+            if currency is None and not _missing(frame["currency"].iloc[0]):
+                currency = str(frame["currency"].iloc[0])
             cat = self._catalog_rows(frame)
             e = (self.catalog_embeddings_[cat[0]] if cat[0] >= 0
                  else self.encoder.encode(self._texts(frame))[0])
         return self.neighbours_many(e[None, :], [category_path], k=k,
-                                    exclude_ids=[[own, exclude_id]])[0]
+                                    exclude_ids=[[own, exclude_id]], currencies=[currency])[0]
 
     def neighbours_many(self, embeddings: np.ndarray, category_paths: Sequence[str | None],
-                        k: int = 5, exclude_ids: Sequence[Sequence[str | None]] | None = None
-                        ) -> list[list[dict]]:
+                        k: int = 5, exclude_ids: Sequence[Sequence[str | None]] | None = None,
+                        currencies: Sequence[str | None] | None = None) -> list[list[dict]]:
         """:meth:`neighbours` for many embeddings at once (one matrix product per category).
 
         ``embeddings``: (n, d), e.g. ``Prediction.embedding`` rows; ``category_paths[i]``
         restricts row i's search to that category and below (None or "" = whole catalog);
-        ``exclude_ids[i]``: product ids left out of row i's result.
+        ``exclude_ids[i]``: product ids left out of row i's result; ``currencies[i]``: only
+        products priced in that currency (None = any) — a price in another currency is no
+        evidence for this one.
         """
         self._need_catalog()
         E = np.asarray(embeddings, np.float32)
@@ -533,17 +605,33 @@ class Predictor:
             for r, i in enumerate(rows):
                 skip = {self._pos[str(x)] for x in (exclude_ids[i] if exclude_ids else ())
                         if x is not None and not _missing(x) and str(x) in self._pos}
-                want = min(k + len(skip), len(idx))
-                top = np.argpartition(-sims[r], want - 1)[:want] if want < len(idx) else \
+                row_sims = sims[r]
+                cur = currencies[i] if currencies is not None else None
+                if cur is not None and not _missing(cur):
+                    same = self._currencies[idx] == str(cur).upper()
+                    row_sims = np.where(same, row_sims, -np.inf)
+                    n_ok = int(same.sum())
+                else:
+                    n_ok = len(idx)
+                want = min(k + len(skip), n_ok)
+                if want < 1:
+                    continue
+                top = np.argpartition(-row_sims, want - 1)[:want] if want < len(idx) else \
                     np.arange(len(idx))
-                top = top[np.argsort(-sims[r, top], kind="stable")]
-                out[i] = [self._comparable(int(idx[t]), float(sims[r, t])) for t in top
-                          if int(idx[t]) not in skip][:k]
+                top = top[np.argsort(-row_sims[top], kind="stable")]
+                out[i] = [self._comparable(int(idx[t]), float(row_sims[t])) for t in top
+                          if int(idx[t]) not in skip and np.isfinite(row_sims[t])][:k]
         return out
 
     def _need_catalog(self) -> None:
         if self.catalog_embeddings_ is None or len(self.catalog_) == 0:
             raise ValueError("this model was saved without a catalog snapshot")
+
+    @cached_property
+    def _currencies(self) -> np.ndarray:
+        """Each catalog row's currency code, upper case ("" when missing)."""
+        return np.array(["" if _missing(c) else str(c).upper() for c in self.catalog_["currency"]],
+                        dtype=object)
 
     @cached_property
     def _priced(self) -> np.ndarray:
@@ -584,3 +672,12 @@ class Predictor:
                 "category_path": None if _missing(path) else path,
                 "brand": None if _missing(brand) else brand, "price": float(price),
                 "currency": None if _missing(currency) else currency, "similarity": similarity}
+
+
+def _json_default(o: object):
+    """numpy scalars and arrays, paths and timestamps in the metadata, as JSON."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

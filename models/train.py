@@ -51,19 +51,7 @@ from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
 from models.lexical import LexicalFeaturizer
 from models.metrics import price_metrics
-from models.predictor import (
-    CATALOG,
-    CATALOG_EMB,
-    CATALOG_REV,
-    ENCODER_DIR,
-    GRAPH_DB,
-    GRAPH_DIR,
-    HEAD_DIR,
-    LEXICAL_DIR,
-    METADATA,
-    dense_features,
-    record_frame,
-)
+from models.predictor import Predictor, dense_features, record_frame
 from models.split import make_split
 
 
@@ -91,6 +79,11 @@ class TrainConfig:
     ft_batch_size: int = 32
     ft_lr: float = 1e-4
     compare_frozen: bool = False     # also train a head on frozen embeddings (evidence)
+    # Retraining (assistant.retrain): an artifact folder whose (fine-tuned) encoder is reused
+    # as is, with its catalog embeddings for every product whose text is unchanged; only new
+    # or edited texts are encoded, and no fine-tune runs (fine_tune and the encoder lengths
+    # above are then ignored: the reused encoder keeps its own).
+    encoder_from: str | None = None
     # Lexical features.
     word_features: int = 100_000
     char_features: int = 50_000
@@ -279,11 +272,17 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     texts = [product_text(r) for r in frame.to_dict("records")]
     y = np.log1p(pt["price"].to_numpy(dtype=np.float64))
     frozen_emb = None
-    if cfg.compare_frozen or not cfg.fine_tune:
+    if not cfg.encoder_from and (cfg.compare_frozen or not cfg.fine_tune):
         frozen_emb = enc.encode(texts, progress=cfg.progress, cache_dir=cache)
         lap("encode catalog (frozen)")
     ft_summary = None
-    if cfg.fine_tune:
+    if cfg.encoder_from:
+        enc, text_emb, ft_summary = _reuse_encoder(Path(cfg.encoder_from), texts, cache,
+                                                   cfg.progress)
+        say(f"encoder reused from {cfg.encoder_from}: {ft_summary['encoded']} of "
+            f"{len(texts)} texts encoded, the rest from its catalog embeddings")
+        lap("encode catalog (reused encoder)")
+    elif cfg.fine_tune:
         rng = np.random.default_rng(cfg.seed)
         tr = idx["train"]
         if cfg.ft_max_texts and len(tr) > cfg.ft_max_texts:
@@ -354,7 +353,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         if len(sel) >= 20:
             by_source[s] = _eval(head, cal, Xs[sel], Xd[sel], y[sel], prices[sel])
     metrics["test_by_source"] = by_source
-    if frozen_emb is not None and cfg.fine_tune:
+    if frozen_emb is not None and cfg.fine_tune and not cfg.encoder_from:
         Xd_f, _ = dense_features(frozen_emb, rev_emb, has_rev, G, frame)
         head_f = fit_head(Xd_f)
         metrics["test_frozen_encoder"] = _eval(head_f, None, Xs[idx["test"]],
@@ -363,12 +362,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         say(f"test with the frozen encoder instead: {_fmt(metrics['test_frozen_encoder'])}")
         lap("frozen-encoder comparison")
 
-    # 5. artifact
-    out.mkdir(parents=True, exist_ok=True)
-    enc.save(out / ENCODER_DIR)
-    head.save(out / HEAD_DIR)
-    lex.save(out / LEXICAL_DIR)
-    fz.save(out / GRAPH_DIR)
+    # 5. artifact: the predictor owns its format (Predictor.save writes what load reads)
     snap = pt[["product_id", "title", "description", "category_path", "brand", "currency",
                "price", "rating", "rating_count", "reviews", "competitor_prices",
                "source"]].copy()
@@ -379,20 +373,6 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     snap["split"] = None
     for part, ids in idx.items():
         snap.loc[ids, "split"] = part
-    snap.to_parquet(out / CATALOG, index=False)
-    np.save(out / CATALOG_EMB, text_emb.astype(np.float16))
-    if cfg.use_reviews:
-        rows = np.flatnonzero(has_rev > 0)
-        np.savez(out / CATALOG_REV, rows=rows, emb=rev_emb[rows].astype(np.float16))
-    (out / "split.json").write_text(json.dumps(split.to_dict()), encoding="utf-8")
-    if cfg.save_graph:
-        from graph.store import GraphStore
-
-        (out / GRAPH_DB).unlink(missing_ok=True)
-        with GraphStore(out / GRAPH_DB) as store:
-            store.save(g)
-    lap("save artifact")
-    timings["total"] = round(time.perf_counter() - t_all, 2)
     created = pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")
     dhash = data_hash(pt)
     meta = {
@@ -417,8 +397,14 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         "threads": threads,
         "versions": _versions(),
     }
-    (out / METADATA).write_text(json.dumps(meta, indent=2, default=_json_default),
-                                encoding="utf-8")
+    rev_map = ({int(r): rev_emb[r] for r in np.flatnonzero(has_rev > 0)} if cfg.use_reviews else None)
+    predictor = Predictor(encoder=enc, head=head, lexical=lex, graph_features=fz, calibrator=cal,
+                          metadata=meta, catalog=snap, catalog_embeddings=text_emb.astype(np.float32),
+                          catalog_review_embeddings=rev_map)
+    predictor.save(out, graph=g if cfg.save_graph else None, split=split.to_dict())
+    lap("save artifact")
+    timings["total"] = round(time.perf_counter() - t_all, 2)
+    predictor.write_metadata(out)  # with the total time, now known
     say(f"wrote {out} in {timings['total']:.0f}s")
     return out
 
@@ -430,7 +416,6 @@ def evaluate(artifact: str | Path, data: str | Path | Catalog | nx.MultiDiGraph,
     ``part`` ("test", "val", "calib", "train") keeps only that slice of the model's own
     split (by id); None scores every priced product given. Returns price_metrics + n_in_catalog.
     """
-    from models.predictor import Predictor
 
     pred = Predictor.load(artifact)
     g = load_graph(data)
@@ -458,14 +443,33 @@ def _fmt(m: dict) -> str:
     return ", ".join(parts) + f" (n={m['n']})"
 
 
-def _json_default(o: object):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+def _reuse_encoder(artifact: Path, texts: list[str], cache_dir: str | None, progress: bool
+                   ) -> tuple[TextEncoder, np.ndarray, dict]:
+    """The encoder of ``artifact`` and the embeddings of ``texts``: rows whose text the
+    artifact's catalog holds are copied from its stored embeddings (float16, as training uses
+    them), the others encoded (through the embedding cache)."""
+    from models.predictor import CATALOG, CATALOG_EMB, ENCODER_DIR
+
+    enc = TextEncoder.load(artifact / ENCODER_DIR)
+    known: dict[str, int] = {}
+    if (artifact / CATALOG).exists() and (artifact / CATALOG_EMB).exists():
+        old = pd.read_parquet(artifact / CATALOG)
+        for j, t in enumerate(product_text(r) for r in old.to_dict("records")):
+            known.setdefault(t, j)
+        old_emb = np.load(artifact / CATALOG_EMB).astype(np.float32)
+    out = np.zeros((len(texts), enc.dim_), np.float32)
+    missing = []
+    for i, t in enumerate(texts):
+        j = known.get(t)
+        if j is None:
+            missing.append(i)
+        else:
+            out[i] = old_emb[j]
+    if missing:
+        out[missing] = enc.encode([texts[i] for i in missing], progress=progress,
+                                  cache_dir=cache_dir)
+    return enc, out, {"reused_from": str(artifact), "encoded": len(missing),
+                      "reused": len(texts) - len(missing)}
 
 
 def _finetune_cache(cache_dir: str | None, enc: TextEncoder, texts: list[str], y: np.ndarray,

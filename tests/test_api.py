@@ -73,7 +73,7 @@ def test_suggestion_by_id_is_stored_for_audit(client, pid):
 def test_inline_product_with_guardrails(client):
     body = {"product": {"title": "Wireless mouse, 2.4 GHz, silent click", "cost": 500,
                         "price": 700, "currency": "INR"},
-            "explain": False, "policy": {"min_margin": 0.2, "max_change": 0.1, "ending": "9"}}
+            "explain": False, "policy": {"min_markup": 0.2, "max_change": 0.1, "ending": "9"}}
     r = client.post("/v1/suggestions", json=body)
     assert r.status_code == 200, r.text
     s = r.json()
@@ -98,7 +98,7 @@ def test_unknown_product_and_conflicting_policy(client, pid):
     r = client.post("/v1/suggestions", json={"product_id": "nope"})
     assert r.status_code == 404 and "nope" in r.json()["error"]
     r = client.post("/v1/suggestions", json={"product_id": pid, "policy": {
-        "cost": 100, "min_margin": 0.5, "ceiling": 120}})
+        "cost": 100, "min_markup": 0.5, "ceiling": 120}})
     assert r.status_code == 422 and "floor" in r.json()["error"]
     assert client.post("/v1/suggestions", json={}).status_code == 422
 

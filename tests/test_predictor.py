@@ -139,6 +139,30 @@ def test_service_facing_attributes(pred):
     assert pred.graph_.number_of_nodes() > len(pred.catalog_)
 
 
+def test_save_writes_what_load_reads(pred, tmp_path):
+    """Predictor.save owns the format: a saved copy loads back and prices identically."""
+    out = pred.save(tmp_path / "copy", split={"train": pred.train_ids})
+    meta = json.loads((out / "metadata.json").read_text())
+    assert set(meta["components"]) >= {"encoder", "head", "lexical", "graph_features", "catalog",
+                                       "catalog_embeddings", "split"}
+    again = Predictor.load(out)
+    ids = pred.catalog_["product_id"].tolist()[:5]
+    rec = {"title": "Stainless steel water bottle 1 litre", "category_path": "Home & Kitchen"}
+    for a, b in zip(pred.predict(ids + [rec]), again.predict(ids + [rec])):
+        assert a.p50 == pytest.approx(b.p50, rel=1e-6) and a.high == pytest.approx(b.high, rel=1e-6)
+    assert again.train_ids == pred.train_ids and again.version == pred.version
+
+
+def test_with_graph_is_a_refit_copy(pred):
+    """A predictor for an unchanged graph prices as before; the original is left alone."""
+    g = pred.graph_
+    copy = pred.with_graph(g)
+    assert copy is not pred and copy.graph_features is not pred.graph_features
+    assert copy.graph_ is g
+    ids = pred.catalog_["product_id"].tolist()[:5]
+    assert [p.p50 for p in copy.predict(ids)] == pytest.approx([p.p50 for p in pred.predict(ids)])
+
+
 def test_bad_input(pred, tmp_path):
     with pytest.raises(ValueError, match="record 1: field 'title'"):
         pred.predict([{"title": "ok"}, {"title": "  "}])

@@ -71,7 +71,7 @@ def test_cost_floor_and_guardrail_steps(tiny_service):
     base = tiny_service.suggest(pid, SuggestOptions(explain=False))
     cost = base.model_price * 2
     s = tiny_service.suggest(
-        pid, SuggestOptions(explain=False, policy=GuardrailPolicy(cost=cost, min_margin=0.1)))
+        pid, SuggestOptions(explain=False, policy=GuardrailPolicy(cost=cost, min_markup=0.1)))
     assert s.recommended_price >= round(cost * 1.1, 2) - 0.01
     assert any(g.rule == "floor" and g.after > g.before for g in s.guardrails)
     assert s.model_price == base.model_price  # the model itself did not move
@@ -81,7 +81,7 @@ def test_inconsistent_policy_is_rejected(tiny_service):
     pid = _priced_id(tiny_service)
     with pytest.raises(GuardrailConflict, match="floor"):
         tiny_service.suggest(pid, SuggestOptions(
-            explain=False, policy=GuardrailPolicy(cost=100, min_margin=0.5, ceiling=120)))
+            explain=False, policy=GuardrailPolicy(cost=100, min_markup=0.5, ceiling=120)))
 
 
 def test_abstains_when_interval_too_wide(tiny_service):
@@ -134,7 +134,7 @@ def test_batch_is_stored(tiny_service):
 def test_batch_keeps_errors_with_their_items(tiny_service):
     p = tiny_service.products
     good = sorted(p.index[p["price"].notna()])[:3]
-    conflict = SuggestOptions(explain=False, policy=GuardrailPolicy(cost=100, min_margin=0.5,
+    conflict = SuggestOptions(explain=False, policy=GuardrailPolicy(cost=100, min_markup=0.5,
                                                                      ceiling=120))
     opts = [SuggestOptions(explain=False), SuggestOptions(explain=False), conflict,
             SuggestOptions(explain=False)]
@@ -215,3 +215,51 @@ def test_what_if_errors_without_sales_or_demand_model(demand_service, tiny_servi
     bare = PricingService(tiny_service.graph, tiny_service.predictor, tiny_service.store, demand=None)
     with pytest.raises(NoSalesHistory, match="no sales history loaded"):
         bare.what_if(pid, 10.0)
+
+
+# ------------------------------------------------------------------ evidence in one currency (#14)
+
+def _one_of(service: PricingService, currency: str) -> str:
+    p = service.products
+    return sorted(p.index[(p["currency"] == currency) & p["price"].notna()])[0]
+
+
+@pytest.mark.parametrize("currency", ["GBP", "INR"])
+def test_comparables_share_the_products_currency(tiny_service, currency):
+    """A GBP product never shows an INR comparable, and the reverse; each carries its currency."""
+    s = tiny_service.suggest(_one_of(tiny_service, currency), SuggestOptions(k_comparables=8),
+                             store=False)
+    assert s.currency == currency and s.evidence.comparables
+    assert {c.currency for c in s.evidence.comparables} == {currency}
+    if s.evidence.category is not None and s.evidence.category.median is not None:
+        assert s.evidence.category.name  # statistics come from same-currency prices only
+
+
+def test_new_product_takes_its_categorys_currency(tiny_service):
+    pid = _one_of(tiny_service, "GBP")
+    path = tiny_service.products.loc[pid, "category_path"]
+    s = tiny_service.suggest(ProductIn(title="Wooden toy train set with 3 carriages", category_path=path),
+                             store=False)
+    assert s.currency == "GBP"
+    assert {c.currency for c in s.evidence.comparables} <= {"GBP"}
+    batch = tiny_service.suggest_batch([ProductIn(title="Wooden toy train", category_path=path),
+                                        _one_of(tiny_service, "INR")], store=False)
+    assert [{c.currency for c in b.evidence.comparables} for b in batch] == [{"GBP"}, {"INR"}]
+
+
+# ------------------------------------------------------------------ new products get graph links (#14)
+
+def test_new_product_gets_its_brand_and_category_from_the_graph(tiny_service):
+    p = tiny_service.products
+    row = p[p["brand"].notna() & p["category_path"].notna() & p["price"].notna()].iloc[0]
+    brand = str(row["brand"])
+    s = tiny_service.suggest(ProductIn(title=f"{brand.upper()} {row['title'][len(brand):60]}"), store=False)
+    links = {link.field: link for link in s.evidence.links}
+    assert links["brand"].value.casefold() == brand.casefold() and links["brand"].method == "title prefix"
+    assert links["brand"].node_id and links["brand"].node_id in tiny_service.graph
+    cat = links["category_path"]
+    assert cat.method == "nearest products" and 0.5 <= cat.confidence <= 1
+    assert s.evidence.category is not None and s.evidence.category.n > 0  # it fed the statistics
+    given = tiny_service.suggest(ProductIn(title=str(row["title"]), brand=brand,
+                                           category_path=str(row["category_path"])), store=False)
+    assert given.evidence.links == []  # given fields are never overridden

@@ -9,8 +9,9 @@ Use::
 
 Authentication: send ``X-API-Key: <key>``. Keys come from ``PRICING_API_KEYS``, comma
 separated, each ``name:key:role`` (``key:role`` still works: its name is then a salted hash
-of the key). Roles: ``merchant`` may read and ask for suggestions, ``curator`` may also edit
-the graph. The audit trail records a curator as ``curator:<name>``, never key characters.
+of the key). Roles: ``merchant`` may read, ask for suggestions and apply them (within the approval
+policy), ``curator`` may also edit the graph, ``approver`` may also approve or reject the
+changes waiting in the approval queue. The audit trail records a curator as ``curator:<name>``, never key characters.
 Keys shorter than 16 characters are refused at start-up; keys are compared in constant time.
 ``PRICING_AUTH_DISABLED=1`` turns authentication off explicitly; with neither set, the server
 refuses to start rather than run open by accident. Each key may make ``rate_limit`` requests
@@ -29,10 +30,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field, model_validator
 
+from assistant.graph_sync import ensure_current
 from assistant.http.errors import ApiError
 from assistant.service import PricingService
 
-Role = Literal["merchant", "curator"]
+Role = Literal["merchant", "curator", "approver"]
+ROLES: tuple[str, ...] = ("merchant", "curator", "approver")
 MIN_KEY_LENGTH = 16
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 # Names for keys configured without one: stable across restarts, never the key's characters.
@@ -84,9 +87,9 @@ class ApiSettings(BaseModel):
             name, sep, key = rest.partition(":")
             if not sep:
                 name, key = "", rest
-            if role not in ("merchant", "curator"):
+            if role not in ROLES:
                 raise ValueError(f"PRICING_API_KEYS: item {i} ({name or 'unnamed'}): the role must "
-                                 f"be merchant or curator (name:key:role)")
+                                 f"be merchant, curator or approver (name:key:role)")
             if key in keys:
                 raise ValueError(f"PRICING_API_KEYS: item {i} repeats a key")
             keys[key] = role  # type: ignore[assignment]
@@ -140,6 +143,12 @@ def get_service(request: Request) -> PricingService:
     return request.app.state.service
 
 
+def current_graph(request: Request) -> None:
+    """Before answering: catch up with graph edits other workers or machines committed
+    (a one-row version check; :mod:`assistant.graph_sync`)."""
+    ensure_current(request.app.state.service)
+
+
 def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
@@ -176,3 +185,17 @@ def curator_actor(who: Caller = Depends(caller)) -> str:
         raise ApiError(403, "this API key may read the graph but not edit it (a curator key is "
                             "needed)", "X-API-Key")
     return f"curator:{who.name}"
+
+
+def actor_of(who: Caller = Depends(caller)) -> str:
+    """Who a request acts as, for history rows: ``<role>:<key name>``, never key characters."""
+    return f"{who.role}:{who.name}"
+
+
+def approver_actor(who: Caller = Depends(caller), settings: ApiSettings = Depends(get_settings)) -> str:
+    """The actor of an approval decision; 403 unless the key has the ``approver`` role."""
+    if settings.auth_disabled:
+        return "approver:anonymous"
+    if who.role != "approver":
+        raise ApiError(403, "approving or rejecting a price change needs an approver key", "X-API-Key")
+    return f"approver:{who.name}"
