@@ -40,7 +40,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-KEY = "bench-key"
+KEY = "bench-key-0123456789"
 
 
 def free_port() -> int:
@@ -51,8 +51,8 @@ def free_port() -> int:
 
 def start_server(cmd: list[str], port: int, env_extra: dict[str, str], workers: int
                  ) -> subprocess.Popen:
-    env = dict(os.environ, PRICING_API_KEYS=f"{KEY}:merchant", PRICING_THREADS="1",
-               PRICING_LLM_BACKEND="none", **env_extra)
+    env = dict(os.environ, PRICING_API_KEYS=f"bench:{KEY}:merchant", PRICING_RATE_LIMIT="0",
+               PRICING_THREADS="1", PRICING_LLM_BACKEND="none", **env_extra)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300

@@ -59,12 +59,17 @@ def test_migration_adds_table_and_index_and_keeps_graph_schema(tmp_path):
 
 
 def test_v1_trail_migrates_to_v2_with_idempotency_keys(tmp_path):
-    from graph.audit import _DDL_V1, find_idempotent
+    from graph.audit import find_idempotent
 
+    v1 = """CREATE TABLE audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,
+            op TEXT NOT NULL, params TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL,
+            reason TEXT, reverts INTEGER REFERENCES audit(id),
+            reverted_by INTEGER REFERENCES audit(id));
+            CREATE INDEX audit_at ON audit(at);"""
     path = tmp_path / "g.sqlite"
     with GraphStore(path) as store:                       # a store with a v1 audit table
         store.save(tiny())
-        store.conn.executescript(_DDL_V1)
+        store.conn.executescript(v1)
         store.conn.execute("INSERT INTO meta VALUES ('audit_schema_version', '1')")
         store.conn.execute("INSERT INTO audit (at, actor, op, params, before, after) VALUES "
                            "('t', 'a', 'x', '{}', '{}', '{}')")

@@ -47,6 +47,24 @@ from assistant.service import PricingService
 
 __all__ = ["ApiSettings", "Role", "app_from_env", "create_app"]
 
+DESCRIPTION = """Explained, guardrailed price suggestions backed by a knowledge graph.
+
+**Authentication**: header `X-API-Key` (roles: merchant reads, asks for and applies
+suggestions; curator also edits the graph under `/v1/graph`; approver also decides queued
+price changes).
+
+**Limits**: {s.rate_limit} requests per minute per key (beyond: 429 with `Retry-After`;
+0 means no limit); request bodies up to {s.max_body_bytes:,} bytes (413); batches up to
+{s.batch_max_items:,} items, {s.batch_max_explained} with `explain: true`; a batch stops
+starting items after {s.deadline_s:g} s (the rest answer `timeout: ...`); bulk imports up to
+20,000 rows; ids up to 200 characters, titles 2,000, texts 20,000, no control characters.
+
+**Edits**: commits send `expected` versions or `force: true`; `Idempotency-Key` makes
+`/v1/graph/ops` and `/v1/graph/bulk` safe to retry.
+
+**Errors**: every 4xx/5xx body is `{{"error": ..., "field": ...}}`; every response carries
+`X-Request-ID`; a 500 names its request id and closes the connection."""
+
 
 def create_app(service: PricingService, settings: ApiSettings,
                pricebook: PriceBook | None = None) -> FastAPI:
@@ -61,7 +79,7 @@ def create_app(service: PricingService, settings: ApiSettings,
             pricebook.close()
 
     app = FastAPI(title="Pricing assistant API", version="1.0", lifespan=lifespan,
-                  description="Explained, guardrailed price suggestions backed by a knowledge graph.")
+                  description=DESCRIPTION.format(s=settings))
     app.state.service = service
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit)

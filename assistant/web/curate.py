@@ -408,8 +408,11 @@ class CurateDesk:
                 raise FormError("Editing is off in this UI: the server has no curator keys. "
                                 "Use a curator API key with /v1/graph, or start the server "
                                 "with one (PRICING_API_KEYS=key:curator).")
-            given = (key or "").strip().encode()
-            if not any(hmac.compare_digest(given, k.encode()) for k in self.curator_keys):
+            given = (key or "").strip().encode("utf-8", "surrogatepass")
+            # every key compared, no early exit: the time says nothing about which matched
+            matches = [hmac.compare_digest(given, k.encode("utf-8", "surrogatepass"))
+                       for k in self.curator_keys]
+            if not any(matches):
                 raise FormError("Curator key: give a curator API key of this server — "
                                 "edits from the UI need the same rights as /v1/graph.")
         if committing and not name:
