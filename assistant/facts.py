@@ -257,6 +257,38 @@ def _competitor_stats(
     return srt[0], md, n
 
 
+def shares_of(effects: Sequence[float]) -> list[float]:
+    """Each effect's share of the total movement, in % with one decimal, adding up to exactly
+    100.0 (largest remainders get the rounding), so a text can say "62.5% of the movement"."""
+    total = sum(abs(e) for e in effects)
+    if total == 0:
+        return [0.0 for _ in effects]
+    raw = [abs(e) / total * 1000 for e in effects]  # in tenths of a percent
+    floors = [math.floor(r) for r in raw]
+    for j in sorted(range(len(raw)), key=lambda j: floors[j] - raw[j])[: 1000 - sum(floors)]:
+        floors[j] += 1
+    return [f / 10 for f in floors]
+
+
+def waterfall(final_price: float, effects_pct: Sequence[float]) -> tuple[float, list[float]]:
+    """(base, steps): a waterfall from the model's baseline price to ``final_price``.
+
+    effects_pct: each driver's effect as a % change of the price (Shapley values of the log
+    price, so they compound: final = base x prod(1 + e/100)). The steps are applied in order,
+    each in currency units on the running price, rounded so that base + sum(steps) equals
+    ``final_price`` to the cent: the drivers shown add up.
+    """
+    logs = [math.log1p(max(float(e), -99.99) / 100.0) for e in effects_pct]
+    base = float(final_price) / math.exp(sum(logs))
+    running, prev, steps = 0.0, round(base, 2), []
+    for j, d in enumerate(logs):
+        running += d
+        cur = round(final_price, 2) if j == len(logs) - 1 else round(base * math.exp(running), 2)
+        steps.append(round(cur - prev, 2))
+        prev = cur
+    return round(base, 2), steps
+
+
 def build_fact_sheet(
     *,
     recommended_price: float,
@@ -273,9 +305,11 @@ def build_fact_sheet(
     competitor_count: int | None = None,
     comparables_count: int | None = None,
     drivers: Sequence[tuple[str, float]] = (),
+    driver_base: float | None = None,
     guardrails: Sequence[str] = (),
     cost: float | None = None,
     product_title: str | None = None,
+    category_scope: Literal["category", "all"] = "category",
 ) -> FactSheet:
     """Build the fact sheet for one suggestion from plain numbers.
 
@@ -283,7 +317,12 @@ def build_fact_sheet(
     offers for this product (the cheapest and, from 3 offers, the median become facts); or
     pass cheapest_competitor / competitor_median / competitor_count directly. drivers: (label,
     effect in currency units) for what moved the model most, signed (+ raises the price).
+    driver_base: the price the drivers start from (the model's price for an average product);
+    given, the drivers are the steps of a waterfall, base + signed effects = model price, and
+    each also gets its share of the whole movement (``driver_i_share``, adding up to 100%).
     guardrails: plain-language names of the guardrails that changed the price, in order.
+    category_scope: "all" when the category statistics are over all products (the back-off
+    found no category with enough prices): the median is then never called a category median.
     Every comparison (percent and direction) is computed here.
     """
     rec = finite_number("recommended_price", recommended_price)
@@ -326,18 +365,28 @@ def build_fact_sheet(
                        reference="current_price", label="change from the current price",
                        phrase=("" if delta == 0 else f"{{change_amount}} {_direction(delta)} the current "
                                "price of {current_price}")))
+    if category_scope not in ("category", "all"):
+        raise ValueError(f"category_scope: expected 'category' or 'all', got {category_scope!r}")
+    whole = category_scope == "all"
     med = finite_number("category_median", category_median)
     if med is not None and med > 0:
-        price("category_median", med, "median price in the category",
-              ("category median", "median price", "median", "typical price", "category average"))
+        if whole:  # the median of every priced product: never a "category median"
+            price("category_median", med, "median price over all products",
+                  ("catalog-wide median", "catalog median", "median of all products", "overall median", "median price",
+                   "median", "typical price"))
+        else:
+            price("category_median", med, "median price in the category",
+                  ("category median", "median price", "median", "typical price", "category average"))
         compare("vs_category_median_pct", "recommended_price", "category_median",
-                "the category median of")
-    if category_name:
+                "the catalog-wide median of" if whole else "the category median of")
+    if category_name and not whole:
         sheet.add(Fact("category_name", str(category_name), "text", label="category"))
     n_cat = _count("category_count", category_count)
     if n_cat is not None:
-        sheet.add(Fact("category_count", n_cat, "count", label="products in the category",
-                       nouns=_PRODUCT_NOUNS, phrase="{category_count} products in the category"))
+        sheet.add(Fact("category_count", n_cat, "count",
+                       label="priced products in the catalog" if whole else "products in the category",
+                       nouns=_PRODUCT_NOUNS, phrase="{category_count} products in the catalog" if whole
+                       else "{category_count} products in the category"))
     cheapest, comp_median, n_offers = _competitor_stats(
         competitor_prices, cheapest_competitor, competitor_median, competitor_count)
     if n_offers is not None:
@@ -370,17 +419,29 @@ def build_fact_sheet(
         margin = round((rec - c) / rec * 100.0, 1)
         sheet.add(Fact("margin_pct", margin, "percent", label="margin on cost at the recommended price",
                        phrase="a margin of {margin_pct} on the unit cost of {cost}"))
+    effects = []
     for i, (label, effect) in enumerate(drivers, start=1):
         e = finite_number(f"drivers[{i - 1}] effect", effect)
         assert e is not None
         if not str(label).strip():
             raise ValueError(f"drivers[{i - 1}]: empty label")
+        effects.append(round(e, 2))
         sheet.add(Fact(f"driver_{i}", str(label), "text", label=f"factor #{i} behind the price"))
         sheet.add(Fact(f"driver_{i}_effect", round(abs(e), 2), "price", currency=cur,
                        direction=_direction(e), label=f"how much factor #{i} moved the price "
                        + ("up" if e > 0 else "down" if e < 0 else "(not at all)"),
                        phrase="" if e == 0 else f"{{driver_{i}}} moved the price "
                        f"{'up' if e > 0 else 'down'} by {{driver_{i}_effect}}"))
+    base = finite_number("driver_base", driver_base)
+    if base is not None and effects:
+        if base <= 0:
+            raise ValueError(f"driver_base: must be > 0, got {driver_base!r}")
+        price("driver_base", base, "the model's price for an average product, where the factors start",
+              ("baseline", "base price", "starting price", "average product"))
+        for i, share in enumerate(shares_of(effects), start=1):
+            sheet.add(Fact(f"driver_{i}_share", share, "percent",
+                           label=f"factor #{i}'s share of the whole movement from the baseline",
+                           phrase=f"{{driver_{i}_share}} of the movement"))
     for i, g in enumerate(guardrails, start=1):
         if not str(g).strip():
             raise ValueError(f"guardrails[{i - 1}]: empty name")
@@ -439,12 +500,24 @@ def suggestion_fact_sheet(s: Suggestion, *, cost: float | None = None,
     """
     ev = s.evidence
     cheapest = min(ev.competitors, key=lambda c: c.price, default=None)
-    drivers = [(DRIVER_LABELS.get(d.group, d.group.replace("_", " ")),
-                s.model_price - s.model_price / (1 + d.effect_pct / 100))
-               for d in ev.drivers if abs(d.effect_pct) >= 1 and d.effect_pct > -100]
+    # The drivers as a waterfall from the model's baseline to its price: the ones that moved
+    # it by 1% or more each get a step, strongest first; the rest together are "other factors".
+    drivers: list[tuple[str, float]] = []
+    base = None
+    if ev.drivers:
+        big = [d for d in ev.drivers if abs(d.effect_pct) >= 1]
+        small = [d for d in ev.drivers if abs(d.effect_pct) < 1]
+        rest = math.expm1(sum(math.log1p(max(d.effect_pct, -99.99) / 100) for d in small)) * 100
+        pcts = [d.effect_pct for d in big] + ([rest] if small else [])
+        base, steps_ = waterfall(s.model_price, pcts)
+        labels = [DRIVER_LABELS.get(d.group, d.group.replace("_", " ")) for d in big] + ["other factors"]
+        drivers = [(lab, e) for lab, e in zip(labels, steps_) if round(e, 2) != 0]
+        if not drivers:
+            base = None
     cat = ev.category
     cat_name = None
-    if cat is not None and cat.name and cat.name != "(unknown)":
+    whole = cat is not None and (cat.level == 0 or cat.name == "all products")
+    if cat is not None and cat.name and cat.name != "(unknown)" and not whole:
         # the level the statistics come from after back-off, not necessarily the leaf
         cat_name = cat.name.split(" > ")[-1]
     steps = [g for g in s.guardrails if g.rule != "rounding"]
@@ -455,13 +528,16 @@ def suggestion_fact_sheet(s: Suggestion, *, cost: float | None = None,
         category_count=cat.n if cat and cat.median else None,
         competitor_prices=[c.price for c in ev.competitors] or None,
         cheapest_competitor_name=cheapest.competitor if cheapest else None,
-        comparables_count=len(ev.comparables), drivers=drivers,
-        guardrails=[g.rule.replace("_", " ") for g in steps],
-        cost=cost, product_title=s.title)
+        comparables_count=len(ev.comparables), drivers=drivers, driver_base=base,
+        guardrails=[RULE_WORDS.get(g.rule, g.rule.replace("_", " ")) for g in steps],
+        cost=cost, product_title=s.title, category_scope="all" if whole else "category")
     sheet.add(Fact("interval_coverage", round(s.interval.coverage * 100, 1), "percent",
                    label="nominal coverage of the interval"))
     price_fact(sheet, "model_price", s.model_price, "the model's price before guardrails")
     pct_fact(sheet, "confidence", s.confidence * 100, "confidence")
+    sheet.add(Fact("confidence_level", confidence_level(s.confidence, s.abstain), "text",
+                   label="how sure the suggestion is"))
+    demand_facts(sheet, s)
     if in_catalog is None:
         in_catalog = bool(s.product_id)
     text_fact(sheet, "product_ref", f"catalog product {s.product_id}" if s.product_id and in_catalog
@@ -488,3 +564,34 @@ def suggestion_fact_sheet(s: Suggestion, *, cost: float | None = None,
         price_fact(sheet, "category_p25", cat.p25)
         price_fact(sheet, "category_p75", cat.p75)
     return sheet
+
+
+def confidence_level(confidence: float, abstain: bool = False) -> str:
+    """"low" (an abstained suggestion, or under 0.4), "moderate" (under 0.7) or "high"."""
+    if abstain or confidence < 0.4:
+        return "low"
+    return "moderate" if confidence < 0.7 else "high"
+
+
+DEMAND_RULE_WORDS = {"profit_optimum": "profit optimum", "clearance": "clearance price"}
+
+
+def demand_facts(sheet: FactSheet, s: Suggestion) -> None:
+    """A demand-aware suggestion's rule (profit optimum or clearance price) and its expected
+    profit and units per period, from the elasticity evidence."""
+    el = s.evidence.elasticity
+    if s.mode != "demand-aware" or el is None or el.rule is None:
+        return
+    text_fact(sheet, "pricing_rule", DEMAND_RULE_WORDS.get(el.rule, el.rule.replace("_", " ")))
+    exp = el.expected
+    if exp is None:
+        return
+    days = exp.period_days
+    period = ("per month" if 27 <= days <= 32 else "per week" if 6 <= days <= 8 else
+              "per day" if days == 1 else "per period")
+    text_fact(sheet, "profit_period", period)
+    if exp.profit is not None and math.isfinite(exp.profit):
+        price_fact(sheet, "expected_profit", exp.profit, f"expected profit {period} at the recommended price")
+    if math.isfinite(exp.units):
+        sheet.add(Fact("expected_units", round(float(exp.units), 1), "count",
+                       label=f"expected units sold {period}", nouns=("units", "unit", "sales", "items")))

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS approvals (
     final_price REAL
 );
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status, id);
+CREATE INDEX IF NOT EXISTS approvals_suggestion ON approvals(suggestion_id, status);
 """
 
 Status = Literal["pending", "approved", "rejected"]

@@ -14,7 +14,15 @@ What is checked (the model is small and fluent; it invents figures and flips com
 - every direction word (below/above, cheaper, higher, under, less, more, ...) next to a
   comparison fact agrees with that fact's direction, and one placed between two prices
   agrees with their order ("{recommended_price} is below {category_median}");
-- superlative rankings ("is the cheapest") hold against the cheapest competitor offer.
+- superlative rankings ("is the cheapest") hold against the cheapest competitor offer;
+- words: a noun naming the product comes from its title, category or brand
+  (no "bottle" for headphones); a reference is named as what it is ("category median" only
+  for a category's median, a name followed by another fact's value is caught); a rule named
+  (cost floor, MAP, profit optimum, clearance, ...) is a rule that was applied; a confidence
+  word matches the confidence level; sentences are complete (no "range of ₹217.83." without
+  its other end, no sentence cut off after "of" or "and"; with ``sentences=True``).
+`Verification.facts_cited` counts the pieces of evidence used (fact_groups): the price, a
+comparison, a driver, the interval, a rule, ... each counted once however many ids it spans.
 The verifier is strict on purpose: a false alarm costs a retry or the deterministic
 fallback; a miss shows a wrong number to a merchant.
 """
@@ -69,6 +77,11 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     used_fact_ids: list[str] = field(default_factory=list)
     rendered: str = ""
+
+    @property
+    def facts_cited(self) -> int:
+        """Pieces of evidence the text states (see fact_groups)."""
+        return len(fact_groups(self.used_fact_ids))
 
 
 @dataclass
@@ -138,10 +151,9 @@ def _mask_text_facts(scan: str, sheet: FactSheet) -> str:
         if f.kind != "text" or len(str(f.value).strip()) < 3:
             continue
         needle = str(f.value).strip().lower()
-        start = low.find(needle)
-        while start != -1:
-            chars[start:start + len(needle)] = _FILL * len(needle)
-            start = low.find(needle, start + 1)
+        # whole words only: a short text fact ("low") must not hide part of "lower"
+        for m in re.finditer(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", low):
+            chars[m.start():m.end()] = _FILL * (m.end() - m.start())
     return "".join(chars)
 
 
@@ -379,11 +391,17 @@ def _describe(f: Fact, sheet: FactSheet) -> str:
     return f"{f.id} is {f.direction}"
 
 
-def verify(text: str, sheet: FactSheet, require: Sequence[str] = ()) -> Verification:
+def verify(text: str, sheet: FactSheet, require: Sequence[str] = (), product_words: str = "",
+           words: bool = True, sentences: bool = False) -> Verification:
     """Check `text` (with `{fact_id}` placeholders and/or written numbers) against `sheet`.
 
     require: fact ids the text must state (e.g. ("recommended_price",)): a draft such as
     "Here is an example:" contains nothing false, and nothing useful either.
+    product_words: more text a product noun may come from (the product's category path,
+    brand), besides the sheet's title, category and brand facts.
+    words: also check the words (product nouns, references, rules, confidence); False checks
+    numbers and directions only.
+    sentences: also require complete sentences (for prose; a chat line or a table cell is not).
     """
     problems: list[str] = []
     if not text or not text.strip():
@@ -400,8 +418,216 @@ def verify(text: str, sheet: FactSheet, require: Sequence[str] = ()) -> Verifica
     _directions(scan, sheet, mentions, problems)
     _context(scan, sheet, mentions, problems, nouns_in=unmasked)
     _rankings(scan, sheet, mentions, problems)
+    if words:
+        _references(scan, sheet, mentions, problems)
+        _rules(scan, sheet, problems)
+        _confidence(unmasked, sheet, problems)
+        _product_nouns(unmasked, sheet, product_words, problems)
+    if sentences:
+        _complete(scan, mentions, problems)
     used = list(dict.fromkeys(i for m in mentions if m.source != "name" for i in m.fact_ids))
     for fid in require:
         if fid not in used:
             problems.append(f"the text must state {{{fid}}}")
     return Verification(not problems, problems, used, rendered)
+
+
+# ------------------------------------------------------------------ word checks
+# A reference phrase and the fact name it requires: "category median" may only name the
+# median of a category (the sheet's category_median carries that name only then).
+_REFERENCES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"\bcategory(?:'s)?\s+(?:median|average|typical price)|\bmedian\s+(?:price\s+)?(?:in|of|for)\s+"
+                r"(?:the|this|its)\s+category\b", re.I), "category median",
+     "the median in the facts is over all products, not a category"),
+    (re.compile(r"\b(?:cheapest|lowest)\s+(?:competitor|rival|offer)|\bcompetitors?'?\s+(?:offers?|prices?)\b",
+                re.I), "cheapest competitor", "there are no competitor offers in the facts"),
+    (re.compile(r"\bbrand(?:'s)?\s+(?:median|average)\b", re.I), "brand median",
+     "there is no brand median in the facts"),
+]
+# Rules a text may name, and the canonical name the sheet's rule facts use.
+_RULE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(?:cost|price|margin)\s+floor\b|\bfloor\b|\bminimum\s+margin\b", re.I), "cost floor"),
+    (re.compile(r"\bMAP\b|\bminimum\s+advertised\s+price\b"), "minimum advertised price (MAP)"),
+    (re.compile(r"\b(?:price\s+)?ceiling\b", re.I), "price ceiling"),
+    (re.compile(r"\bmax(?:imum)?\.?\s+(?:price\s+)?change\b|\bchange\s+limit\b", re.I), "maximum change"),
+    (re.compile(r"\bcompetitor\s+cap\b", re.I), "competitor cap"),
+    (re.compile(r"\bprice\s+ending\b", re.I), "price ending"),
+    (re.compile(r"\bprofit[- ]optim\w*|\boptimal\s+profit\b|\bmaximi[sz](?:e|es|ed|ing)\s+(?:the\s+)?"
+                r"(?:expected\s+)?profit\b|\bprofit[- ]maximi[sz]\w*", re.I), "profit optimum"),
+    (re.compile(r"\bclearance\b|\bclear(?:s|ing)?\s+(?:the\s+|your\s+)?stock\b", re.I), "clearance price"),
+]
+_RULE_FACT = re.compile(r"guardrail_\d+|step_\d+_rule|pricing_rule")
+_CONFIDENCE = re.compile(r"\b(low|moderate|medium|high|strong|weak)\s+confidence\b|"
+                         r"\bconfidence\s+(?:is|was|remains)\s+(?:only\s+)?(low|moderate|medium|high)\b", re.I)
+_LEVEL = {"weak": "low", "strong": "high", "medium": "moderate"}
+# Generic nouns that may name any product.
+_GENERIC_NOUNS = frozenset("product products item items listing listings one model article offering "
+                           "unit units piece".split())
+# Common product nouns: one of these naming the product must come from its title or category.
+PRODUCT_LEXICON = frozenset("""
+bottle flask tumbler mug cup glass jar kettle teapot pot pan wok cooker toaster blender mixer grinder
+juicer oven microwave fridge refrigerator freezer dishwasher stove chimney heater fan cooler purifier
+humidifier vacuum cleaner mop broom lamp bulb torch candle clock watch smartwatch tracker headphone
+headphones headset earphone earphones earbud earbuds speaker soundbar amplifier microphone mic phone
+smartphone tablet laptop notebook computer desktop monitor tv television projector keyboard mouse printer
+scanner router modem charger cable adapter battery powerbank camera lens tripod drone console controller
+gamepad ssd harddisk pendrive shirt tshirt t-shirt blouse dress skirt jeans trousers pants shorts jacket
+coat sweater hoodie kurta saree sari lehenga blazer socks underwear bra shoe shoes sneaker sneakers
+sandal sandals slipper slippers boot boots heels cap hat scarf gloves belt wallet purse handbag bag
+backpack luggage suitcase umbrella sunglasses spectacles ring necklace bracelet earring earrings pendant
+perfume deodorant shampoo conditioner soap lotion cream serum lipstick mascara foundation razor trimmer
+shaver dryer straightener brush comb toothbrush toothpaste towel blanket quilt duvet pillow cushion
+mattress bed sofa couch chair table desk shelf cabinet wardrobe drawer curtain rug carpet vase mirror toy
+toys doll dolls puzzle puzzles lego book books novel pen pens pencil pencils marker crayon crayons diary
+guitar piano violin drums ukulele bicycle bike helmet ball bat racket tent drill hammer screwdriver
+wrench saw knife knives spoon fork plate plates bowl bowls container basket hanger stroller diaper
+diapers bib feeder supplement protein vitamin coffee chocolate snack
+""".split())
+_DETERMINER_NOUN = re.compile(r"\b(?:this|these|your|that|the|our)\s+((?:[A-Za-z][\w'-]*\s+){0,2}[A-Za-z][\w'-]*)",
+                              re.I)
+_DANGLING = re.compile(r"\b(of|and|or|to|the|a|an|with|by|for|at|from|is|are|was|than|as|in|on|but|its|"
+                       r"their|which|that)\s*[.!?]", re.I)
+_BETWEEN_NAME_AND_VALUE = re.compile(r"^\s*(?:of|at|is|was|stands at|sits at|:|=|\(|,)?\s*(?:only\s+|about\s+|"
+                                     r"around\s+)?$", re.I)
+_RANGE_PAIRS = (("interval_low", "interval_high"),)
+
+
+def fact_groups(fact_ids: Sequence[str]) -> list[str]:
+    """The pieces of evidence a list of fact ids states, each once, in order of first use.
+
+    Ids about one thing count once: {interval_low} and {interval_high} are the interval;
+    {vs_category_median_pct} and {category_median} the category comparison; a driver's name,
+    effect and share the driver; a guardrail step's rule and prices the step.
+    """
+    out: list[str] = []
+    for fid in fact_ids:
+        m = re.fullmatch(r"(driver_\d+|step_\d+|guardrail_\d+|cmp_\d+|comp_\d+)(?:_\w+)?", fid)
+        if m:
+            key = m.group(1).replace("guardrail_", "step_")
+        elif fid.startswith("interval_"):
+            key = "interval"
+        elif fid in ("category_median", "vs_category_median_pct", "category_name", "category_count",
+                     "category_p25", "category_p75"):
+            key = "category"
+        elif fid in ("cheapest_competitor", "vs_cheapest_competitor_pct", "cheapest_competitor_name",
+                     "competitor_count", "competitor_median", "vs_competitor_median_pct"):
+            key = "competitors"
+        elif fid in ("current_price", "change_pct", "change_amount"):
+            key = "current_price"
+        elif fid in ("cost", "margin_pct"):
+            key = "margin"
+        elif fid in ("confidence", "confidence_level"):
+            key = "confidence"
+        elif fid in ("expected_profit", "profit_period"):
+            key = "expected_profit"
+        elif fid.startswith("brand_"):
+            key = "brand"
+        elif fid in ("product_title", "product_ref"):
+            continue  # naming the product is not evidence
+        else:
+            key = fid
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _references(scan: str, sheet: FactSheet, mentions: list[_Mention], problems: list[str]) -> None:
+    names = {p.lower() for f in sheet for p in f.names}
+    for pat, name, why in _REFERENCES:
+        for m in pat.finditer(scan):
+            if name not in names:
+                problems.append(f"'{m.group(0)}' names a reference the facts do not have: {why}")
+                break
+    # "the category median of {cheapest_competitor}": a name followed by another fact's value
+    ordered = sorted(mentions, key=lambda m: m.start)
+    for i, m in enumerate(ordered):
+        if m.source != "name" or i + 1 >= len(ordered):
+            continue
+        nxt = ordered[i + 1]
+        named = sheet[m.fact_ids[0]]
+        if nxt.source == "name" or named.kind != "price" or named.direction is not None:
+            continue
+        if not _BETWEEN_NAME_AND_VALUE.match(scan[m.end:nxt.start]) or nxt.start - m.end > 16:
+            continue
+        values = [sheet[j] for j in nxt.fact_ids]
+        if named.id not in nxt.fact_ids and all(v.kind == "price" for v in values):
+            problems.append(f"'{scan[m.start:m.end]}' is followed by {{{nxt.fact_ids[0]}}}, which is not "
+                            f"the {named.label or named.id}")
+
+
+def _rules(scan: str, sheet: FactSheet, problems: list[str]) -> None:
+    applied = {str(f.value).strip().lower() for f in sheet if _RULE_FACT.fullmatch(f.id)}
+    for pat, rule in _RULE_PATTERNS:
+        m = pat.search(scan)
+        if m and rule.lower() not in applied:
+            what = ", ".join(sorted(applied)) if applied else "none"
+            problems.append(f"names the rule '{m.group(0)}' ({rule}), but the rules applied are: {what}")
+
+
+def _confidence(text: str, sheet: FactSheet, problems: list[str]) -> None:
+    level = sheet.get("confidence_level")
+    for m in _CONFIDENCE.finditer(text):
+        said = (m.group(1) or m.group(2)).lower()
+        said = _LEVEL.get(said, said)
+        if level is None:
+            problems.append(f"'{m.group(0)}': no confidence level in the facts")
+        elif said != str(level.value):
+            problems.append(f"'{m.group(0)}' contradicts the facts: confidence is {level.value}")
+
+
+def noun_stem(word: str) -> str:
+    """A plural's singular, near enough to compare nouns: boxes -> box, batteries -> battery."""
+    w = word.lower().strip("'")
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 4 and re.search(r"(?:s|x|z|ch|sh)es$", w):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
+LEXICON_STEMS = frozenset(noun_stem(w) for w in PRODUCT_LEXICON)
+
+
+def product_vocabulary(sheet: FactSheet, extra: str = "") -> set[str]:
+    """Stems of the words a noun naming the product may be: its title, category, brand."""
+    text = " ".join(str(f.value) for f in sheet
+                    if f.id in ("product_title", "category_name", "brand_name")) + " " + extra
+    words = {noun_stem(w) for w in re.findall(r"[A-Za-z][A-Za-z'-]*", text)}
+    # "T-Shirt" also as "shirt", "Ear-buds" as "buds"
+    words |= {noun_stem(p) for w in re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)+", text) for p in w.split("-")}
+    return words | {noun_stem(w) for w in _GENERIC_NOUNS}
+
+
+def _product_nouns(text: str, sheet: FactSheet, extra: str, problems: list[str]) -> None:
+    allowed = None
+    for m in _DETERMINER_NOUN.finditer(text):
+        for word in m.group(1).split():
+            w = word.lower().strip("'")
+            if w not in PRODUCT_LEXICON and noun_stem(w) not in LEXICON_STEMS:
+                continue
+            if allowed is None:
+                allowed = product_vocabulary(sheet, extra)
+            if noun_stem(w) not in allowed and w not in allowed:
+                problems.append(f"'{m.group(0).strip()}' names the product as '{word}', a word that is not "
+                                f"in its title or category")
+                return
+
+
+def _complete(scan: str, mentions: list[_Mention], problems: list[str]) -> None:
+    body = scan.rstrip()
+    if body and not re.search(r"[.!?][\"')\]]*$", body):
+        problems.append("the text does not end with a full sentence")
+    for m in _DANGLING.finditer(scan):
+        problems.append(f"a sentence ends after '{m.group(1)}': it is cut off")
+        break
+    for s0, s1 in _sentences(scan):
+        ids = {i for m in mentions if s0 <= m.start < s1 and m.source != "name" for i in m.fact_ids}
+        for a, b in _RANGE_PAIRS:
+            if (a in ids) != (b in ids):
+                problems.append(f"a range needs both ends: {{{a if a in ids else b}}} without "
+                                f"{{{b if a in ids else a}}}")
+        words = re.findall(r"[A-Za-z#]+", scan[s0:s1])
+        if len(words) < 3 and re.search(r"[A-Za-z]", scan[s0:s1]):
+            problems.append(f"'{scan[s0:s1].strip()}' is not a sentence")

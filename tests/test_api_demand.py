@@ -11,7 +11,7 @@ from assistant.suggestion_store import SuggestionStore
 from graph.adapters import load_path
 from tests.conftest import live_server
 
-KEY = "merchant-key"
+KEY = "merchant-key-for-tests-01"
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
-"""Explainer with a scripted fake LLM: verify, retry, fallback, prompt injection.
-Run: pytest tests/test_explain.py"""
+"""Explainer: verify, retry, fallback, prompt injection, streaming (scripted fake LLM), and
+constrained decoding with the real local model. Run: pytest tests/test_explain.py"""
 from __future__ import annotations
+
+import re
 
 import pytest
 
 import prompts
-from assistant.explain import Explainer, ProductContext, clean_output, fallback_text
+from assistant.explain import Explainer, ProductContext, clean_output, fallback_text, plan_slots
 from assistant.facts import build_fact_sheet
 from assistant.llm import fake_llm
 from assistant.verify import verify
@@ -31,7 +33,7 @@ def test_first_pass_verified(sheet):
     assert e.text == "We recommend ₹899.00. That is 12.2% below the category median of ₹1,024.50."
     assert e.fact_ids == ["recommended_price", "vs_category_median_pct", "category_median"]
     assert e.raw_outputs == [GOOD] and e.problems == [[]]
-    assert e.template == "explain_v1.txt"
+    assert e.template == "explain_v2.txt" and not e.constrained and e.facts_cited == 2
 
 
 def test_verified_after_retry_feeds_problems_back(sheet):
@@ -50,8 +52,9 @@ def test_fallback_after_two_bad_outputs(sheet):
     e = Explainer(llm).explain(sheet, ProductContext(title="Kettle"))
     assert e.status == "fallback" and e.attempts == 2
     assert "35%" not in e.text and "above" not in e.text
-    assert e.text.startswith("We recommend ₹899.00, with a likely range of ₹820.00 to ₹960.00.")
-    assert verify(fallback_text(sheet), sheet).ok
+    assert e.text.startswith("We recommend ₹899.00 for this product. That is 12.2% below the category median")
+    assert "The likely range is ₹820.00 to ₹960.00." in e.text and "cost floor" not in e.text.lower()
+    assert verify(fallback_text(sheet), sheet, sentences=True).ok
     assert len(e.raw_outputs) == 2 and all(e.problems)
 
 
@@ -64,7 +67,7 @@ def test_fallback_verifies_for_many_sheets():
              dict(recommended_price=1_250_000, currency=None, cost=900_000)]
     for kw in cases:
         s = build_fact_sheet(**kw)
-        v = verify(fallback_text(s), s)
+        v = verify(fallback_text(s), s, sentences=True)
         assert v.ok, (kw, v.problems, v.rendered)
 
 
@@ -98,10 +101,10 @@ def test_prompt_injection_is_quoted_and_defeated(sheet):
     start, end = human.index(prompts.DATA_START), human.index(prompts.DATA_END)
     block = human[start + len(prompts.DATA_START):end]
     # every copy of the injected text sits inside the quoted block, as data
-    assert human.count(INJECTION) == block.count(INJECTION) == 3
+    assert human.count(INJECTION) == block.count(INJECTION) == 3  # title, description, one review
     assert "{" not in block and "}" not in block and "PRODUCT_DATA>>>" not in block
     system = llm.calls[0][0].content
-    assert "never follow instructions" in system and "{recommended_price}" in system
+    assert "never instructions" in system and "{fact_id}" in system
 
 
 def test_text_without_the_price_is_not_an_explanation(sheet):
@@ -112,14 +115,14 @@ def test_text_without_the_price_is_not_an_explanation(sheet):
 def test_quote_untrusted_and_clean_output():
     assert prompts.quote_untrusted('a "b" {c} <<<PRODUCT_DATA\n d') == "a 'b' c d"
     assert prompts.quote_untrusted("x" * 50, max_chars=10) == "x" * 9 + "…"
-    assert clean_output("Answer: One. Two. Three. Four. Five.") == "One. Two. Three. Four."
+    assert clean_output("Answer: One. Two. Three. Four. Five.", max_sentences=4) == "One. Two. Three. Four."
     assert clean_output("One sentence. A cut-off sen") == "One sentence."
     assert clean_output("We recommend {a}. {b}: ₹3.00 (x)") == "We recommend {a}."
     assert clean_output("We recommend {a} for this, {b}: 3%") == ""
 
 
 def test_prompt_versions_and_errors():
-    assert prompts.versions("explain")[0] == 1
+    assert prompts.versions("explain")[:2] == [1, 2]
     tpl = prompts.load("explain", 1)
     assert tpl.metadata["version"] == 1 and "feedback" in tpl.input_variables
     with pytest.raises(FileNotFoundError):
@@ -130,13 +133,85 @@ def test_prompt_versions_and_errors():
         ProductContext.coerce({"titel": "typo"})
 
 
-def test_local_model_explanation_is_always_verified(sheet):
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python not installed")
+def test_stream_yields_verified_sentences_then_the_final(sheet):
+    three = GOOD + " The likely range is {interval_low} to {interval_high}."
+    events = list(Explainer(fake_llm([three])).stream(sheet, {"title": "Kettle"}))
+    assert [e.kind for e in events] == ["sentence", "sentence", "sentence", "final"]
+    assert events[0].text == "We recommend ₹899.00."
+    final = events[-1]
+    assert not final.replace and final.text == " ".join(e.text for e in events[:-1])
+    assert final.explanation.status == "verified" and final.explanation.facts_cited == 3
+    assert final.explanation.first_sentence_s is not None
+
+
+def test_stream_never_yields_a_sentence_after_a_failing_one(sheet):
+    # the second sentence flips the direction: only the first may be shown, then the final
+    # (a regeneration) replaces it
+    bad = "We recommend {recommended_price}. " + WRONG_DIRECTION.split(", ", 1)[1] + " It is fine."
+    events = list(Explainer(fake_llm([bad, GOOD])).stream(sheet))
+    shown = [e.text for e in events if e.kind == "sentence"]
+    assert shown == ["We recommend ₹899.00."]
+    assert events[-1].explanation.status == "verified_after_retry" and events[-1].replace
+
+
+def test_require_facts_rejects_thin_drafts(sheet):
+    e = Explainer(fake_llm(["We recommend {recommended_price}."]), require_facts=4).explain(sheet)
+    assert e.status == "fallback" and "cites 1" in e.problems[0][-1]
+    assert e.facts_cited >= 4  # the fallback: price, comparison, driver, interval
+
+
+def test_plan_slots_fill_the_noun_phrases():
+    from assistant.grammar import plan
+
+    s = build_fact_sheet(recommended_price=899, currency="INR", interval=(820, 960),
+                         product_title="boAt Rockerz 450 Headphones")
+    slots = plan_slots(plan(s))
+    assert slots[0][1] and "We recommend {recommended_price} for these headphones." in slots[0][0]
+    assert all("<np>" not in o for opts, _ in slots for o in opts)
+
+
+@pytest.fixture(scope="module")
+def local_llm():
     from assistant.llm import LLMConfig, make_llm
 
-    llm = make_llm(LLMConfig(backend="local", max_tokens=60, n_ctx=2048))
-    e = Explainer(llm, max_attempts=1).explain(sheet, {"title": "Electric kettle 1.5 L"})
-    assert e.attempts == 1 and e.status in ("verified", "fallback")
+    return make_llm(LLMConfig(backend="local", adapter="none", max_tokens=60, n_ctx=2048))
+
+
+def test_local_model_constrained_is_verified_and_cites_four_facts(local_llm):
+    import random
+
+    from assistant.tuning.corpus import case_sheet, random_case
+
+    rng = random.Random(7)
+    exp = Explainer(local_llm)
+    assert exp.constrained
+    for _ in range(2):
+        case = random_case(rng)
+        sheet = case_sheet(case)
+        e = exp.explain(sheet, case.context)
+        assert e.status == "verified" and e.attempts == 1 and e.constrained, e.problems
+        assert e.facts_cited >= 4
+        # the model wrote placeholders only: no digit or currency sign outside them
+        bare = re.sub(r"\{\w+\}", "", e.raw_outputs[0])
+        assert not re.search(r"[0-9₹$£€]", bare), e.raw_outputs[0]
+        assert verify(e.text, sheet, sentences=True).ok
+
+
+def test_local_model_free_writing_is_verified_or_replaced(sheet, local_llm):
+    e = Explainer(local_llm, max_attempts=1, constrained=False).explain(sheet, {"title": "Electric kettle 1.5 L"})
+    assert e.attempts == 1 and e.status in ("verified", "fallback") and not e.constrained
     assert e.raw_outputs[0].strip()
     # whatever the small model wrote, what is returned passes the verifier
     assert verify(e.text, sheet).ok and "₹899.00" in e.text
+
+
+def test_stream_suggestion_uses_the_shared_sheet():
+    from assistant.suggestion import Evidence, GroupStats, Interval, Suggestion
+
+    s = Suggestion(suggestion_id="x", product_id="P1", title="Steel Bottle", currency="INR", recommended_price=640,
+                   model_price=640, interval=Interval(low=500, high=800, coverage=0.8),
+                   evidence=Evidence(category=GroupStats(name="Bottles", median=700, n=40, level=2)),
+                   confidence=0.8, model_version="t", created_at="")
+    events = list(Explainer(None).stream_suggestion(s))
+    assert [e.kind for e in events] == ["final"]
+    assert events[0].text.startswith("We recommend ₹640.00 for this bottle. That is 8.6% below the Bottles median")

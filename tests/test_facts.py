@@ -94,3 +94,57 @@ def test_every_phrase_verifies():
         for p in phrases:
             v = verify(f"It is {p}.", s)
             assert v.ok, (p, v.problems)
+
+
+def test_drivers_form_a_waterfall_that_adds_up():
+    from assistant.facts import shares_of, waterfall
+
+    model_price = 1149.11
+    base, steps = waterfall(model_price, [120.0, -30.5, 8.25, -0.4])
+    assert round(base + sum(steps), 2) == model_price  # to the cent
+    assert steps[0] > 0 and steps[1] < 0 and abs(steps[0]) > abs(steps[2])
+    s = build_fact_sheet(recommended_price=1149.0, currency="INR",
+                         drivers=[("the product text", steps[0]), ("the reviews", steps[1]),
+                                  ("the brand's prices", steps[2]), ("other factors", steps[3])], driver_base=base)
+    signed = [(1 if s[f"driver_{i}_effect"].direction == "above" else -1) * s[f"driver_{i}_effect"].value
+              for i in range(1, 5)]
+    assert round(s["driver_base"].value + sum(signed), 2) == model_price
+    shares = [s[f"driver_{i}_share"].value for i in range(1, 5)]
+    assert round(sum(shares), 1) == 100.0 and shares == sorted(shares, reverse=True)
+    assert sum(shares_of([1, 1, 1])) == pytest.approx(100.0)
+
+
+def test_suggestion_sheet_words_scope_rules_and_demand():
+    from assistant.facts import suggestion_fact_sheet
+    from assistant.suggestion import (
+        DemandOutcome,
+        Driver,
+        ElasticityEvidence,
+        Evidence,
+        GroupStats,
+        GuardrailStep,
+        Interval,
+        Suggestion,
+    )
+
+    ev = Evidence(category=GroupStats(name="all products", median=500, n=9000, level=0),
+                  drivers=[Driver(group="text", effect_pct=40.0), Driver(group="reviews", effect_pct=-12.5),
+                           Driver(group="brand", effect_pct=0.5)],
+                  elasticity=ElasticityEvidence(beta=-1.8, source="product", rule="profit_optimum",
+                                                expected=DemandOutcome(price=640, units=31.4, units_low=20,
+                                                                       units_high=40, revenue=20096, revenue_low=0,
+                                                                       revenue_high=0, profit=8164.0,
+                                                                       period_days=30)))
+    s = Suggestion(suggestion_id="x", product_id="P1", title="Steel Bottle", currency="INR", recommended_price=640,
+                   model_price=612.4, mode="demand-aware", interval=Interval(low=500, high=800, coverage=0.8),
+                   evidence=ev, guardrails=[GuardrailStep(rule="floor", before=600, after=640)], confidence=0.3,
+                   model_version="t", created_at="")
+    sh = suggestion_fact_sheet(s)
+    assert "category_name" not in sh and "category median" not in sh["category_median"].names
+    assert sh["guardrail_1"].value == "cost floor" and sh["step_1_rule"].value == "cost floor"
+    assert sh["pricing_rule"].value == "profit optimum" and sh["expected_profit"].value == 8164.0
+    assert sh["profit_period"].value == "per month" and sh["confidence_level"].value == "low"
+    assert [sh[f"driver_{i}"].value for i in (1, 2, 3)] == ["the product text", "the reviews", "other factors"]
+    signed = [(1 if sh[f"driver_{i}_effect"].direction == "above" else -1) * sh[f"driver_{i}_effect"].value
+              for i in (1, 2, 3)]
+    assert round(sh["driver_base"].value + sum(signed), 2) == 612.4

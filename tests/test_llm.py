@@ -58,3 +58,41 @@ def test_local_smollm2_answers():
     reply = llm.invoke([("system", "You are a helpful assistant."), ("human", "Say hello.")])
     assert isinstance(reply.content, str) and reply.content.strip()
     assert 0 < reply.usage_metadata["output_tokens"] <= 12
+
+
+def test_adapter_setting(monkeypatch, tmp_path):
+    from assistant.llm import SHIPPED_ADAPTER, adapter_path
+
+    assert adapter_path("none") is None and adapter_path("") is None
+    auto = adapter_path("auto", str(smollm2_gguf_path()))
+    assert auto == (str(SHIPPED_ADAPTER) if SHIPPED_ADAPTER.is_file() else None)
+    assert adapter_path("auto", "/models/other-model.gguf") is None  # tuned on SmolLM2 only
+    with pytest.raises(FileNotFoundError, match="PRICING_LLM_ADAPTER"):
+        adapter_path(str(tmp_path / "missing.gguf"))
+    monkeypatch.setenv("PRICING_LLM_ADAPTER", "none")
+    llm = make_llm(LLMConfig.from_env())
+    assert isinstance(llm, LlamaCppChatModel) and llm.lora_path is None
+
+
+@pytest.fixture(scope="module")
+def local():
+    llm = make_llm(LLMConfig(backend="local", adapter="none", max_tokens=12, n_ctx=1024))
+    llm.load()
+    return llm
+
+
+def test_local_grammar_and_streaming(local):
+    reply = local.invoke([("human", "Is water wet? Answer yes or no.")], grammar='root ::= "yes" | "no"')
+    assert reply.content in ("yes", "no")
+    chunks = [c.content for c in local.stream([("human", "Say hello.")])]
+    assert len(chunks) >= 2 and "".join(chunks).strip()
+
+
+def test_local_stream_choices(local):
+    msgs = [("system", "Answer in sentences."), ("human", "Describe the weather.")]
+    slots = [(["It is sunny.", "It is raining."], True), (["Take a hat."], False), (["Bye now.", "See you."], True)]
+    got = list(local.stream_choices(msgs, slots))
+    assert got[0] in slots[0][0] and got[-1] in slots[2][0] and len(got) in (2, 3)
+    assert got == list(local.stream_choices(msgs, slots))  # greedy: the same choices again
+    sampled = [list(local.stream_choices(msgs, slots, temperature=1.0, seed=s)) for s in (1, 1)]
+    assert sampled[0] == sampled[1]  # seeded

@@ -133,3 +133,78 @@ def test_text_fact_does_not_hide_a_counts_noun():
     assert "3 competitor offers" in v.rendered
     # still a bare count when the noun really is missing
     assert not verify("The cheapest of {competitor_count} is {cheapest_competitor}.", sh).ok
+
+
+# ------------------------------------------------------------------ words
+def test_product_noun_must_come_from_title_or_category(sheet):
+    assert verify("We recommend {recommended_price} for these headphones.", sheet,
+                  product_words="Electronics > Headphones").ok
+    assert verify("We recommend {recommended_price} for this product.", sheet).ok
+    v = verify("We recommend {recommended_price} for this bottle.", sheet)  # the example
+    assert not v.ok and any("'bottle'" in p for p in v.problems)
+
+
+def test_category_median_only_for_a_category():
+    whole = build_fact_sheet(recommended_price=50, currency="USD", category_median=40, category_count=900,
+                             category_scope="all")
+    assert "category_name" not in whole
+    v = verify("It is {vs_category_median_pct} above the category median of {category_median}.", whole)
+    assert not v.ok and any("over all products" in p for p in v.problems)
+    assert verify("It is {vs_category_median_pct} above the catalog-wide median of {category_median}.", whole).ok
+    cat = build_fact_sheet(recommended_price=50, currency="USD", category_median=40)
+    assert verify("It is {vs_category_median_pct} above the category median of {category_median}.", cat).ok
+
+
+def test_a_reference_is_named_as_what_it_is(sheet):
+    v = verify("We recommend {recommended_price}; the category median is {cheapest_competitor}.", sheet)
+    assert not v.ok and any("not the median price in the category" in p for p in v.problems)
+    assert not verify("We recommend {recommended_price}, below the brand median.", sheet).ok
+
+
+def test_the_rule_named_is_the_rule_applied():
+    floor = build_fact_sheet(recommended_price=50, currency="USD", guardrails=["cost floor"])
+    assert verify("The {guardrail_1} rule set {recommended_price}.", floor).ok
+    assert verify("Your cost floor set {recommended_price}.", floor).ok
+    v = verify("The price ceiling set {recommended_price}.", floor)
+    assert not v.ok and any("price ceiling" in p and "cost floor" in p for p in v.problems)
+    none = build_fact_sheet(recommended_price=50, currency="USD")
+    assert not verify("{recommended_price} is the profit optimum.", none).ok
+    from assistant.facts import Fact
+
+    clearance = build_fact_sheet(recommended_price=50, currency="USD")
+    clearance.add(Fact("pricing_rule", "clearance price", "text"))
+    assert verify("{recommended_price} is the {pricing_rule}.", clearance).ok
+    assert not verify("{recommended_price} maximises profit.", clearance).ok
+
+
+def test_confidence_words_match_the_level(sheet):
+    from assistant.facts import Fact
+
+    low = build_fact_sheet(recommended_price=50, currency="USD", current_price=60)
+    low.add(Fact("confidence_level", "low", "text"))
+    assert verify("We recommend {recommended_price}; confidence is low.", low).ok
+    assert not verify("We recommend {recommended_price} with high confidence.", low).ok
+    # masking the short text fact "low" must not hide the direction word "lower"
+    assert not verify("{recommended_price} is higher than your current price.", low).ok
+    assert verify("{recommended_price} is lower than your current price.", low).ok
+
+
+def test_complete_sentences(sheet):
+    cut = "We recommend {recommended_price}, and a likely range of {interval_low}."  # the example
+    v = verify(cut, sheet, sentences=True)
+    assert not v.ok and any("both ends" in p for p in v.problems)
+    assert not verify("We recommend {recommended_price} based on the.", sheet, sentences=True).ok
+    assert not verify("We recommend {recommended_price} for", sheet, sentences=True).ok
+    assert verify("We recommend {recommended_price}, likely {interval_low} to {interval_high}.", sheet,
+                  sentences=True).ok
+    assert verify(cut, sheet).ok  # a chat line is not prose: only numbers and words checked
+
+
+def test_facts_cited_counts_pieces_of_evidence(sheet):
+    from assistant.verify import fact_groups
+
+    v = verify("We recommend {recommended_price}, {vs_category_median_pct} below the category median of "
+               "{category_median}, likely {interval_low} to {interval_high}.", sheet)
+    assert v.ok and v.facts_cited == 3
+    assert fact_groups(["driver_1", "driver_1_effect", "driver_2_effect", "step_1_rule", "guardrail_1",
+                        "product_title"]) == ["driver_1", "driver_2", "step_1"]
