@@ -528,8 +528,11 @@ def write_should_drop(say: Say, s: Suggestion, current: float) -> None:
     """The current price against the suggestion and its likely range. The verdict is a text
     fact (its words are advice, not a comparison of two numbers); the comparison is checked."""
     sh = say.sheet
-    price_fact(sh, "sd_current", current, "your current price")
-    d = compare_fact(sh, "sd_vs_suggestion", "sd_current", "recommended_price")
+    cur = sh.get("current_price")
+    fid = "current_price" if cur is None or abs(float(cur.value) - current) < 0.005 else "sd_current"
+    if sh.get(fid) is None:
+        price_fact(sh, fid, current, "your current price")
+    d = compare_fact(sh, "sd_vs_suggestion", fid, "recommended_price")
     if current > s.interval.high:
         verdict = "Yes, consider dropping it: your price is over the likely range."
     elif current < s.interval.low:
@@ -537,9 +540,10 @@ def write_should_drop(say: Say, s: Suggestion, current: float) -> None:
     else:
         verdict = "No need to drop it: your price is inside the likely range."
     text_fact(sh, "sd_verdict", verdict)
+    lead = "Your price of" if fid == "current_price" else "A price of"
     say("**{sd_verdict}**",
-        "Your price of {sd_current} is the same as our suggestion of {recommended_price}." if d == "equal" else
-        f"Your price of {{sd_current}} is {{sd_vs_suggestion}} {d} our suggestion of {{recommended_price}}.",
+        f"{lead} {{{fid}}} is the same as our suggestion of {{recommended_price}}." if d == "equal" else
+        f"{lead} {{{fid}}} is {{sd_vs_suggestion}} {d} our suggestion of {{recommended_price}}.",
         "The likely range for {product_title} is {interval_low} to {interval_high}.")
 
 

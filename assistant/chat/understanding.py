@@ -81,7 +81,7 @@ minimum maximum ceiling ending endings current currently selling sell cost costs
 expensive cheaper undercuts undercut sellers happens about would doing percent rupees please products
 items listing which where when many most sells going calculate drives behind justify
 options again restart instructions ignore joke hello morning evening night rivals why low high
-with right overpriced underpriced how
+with right overpriced underpriced how show tell give list
 """.split())
 
 
@@ -223,6 +223,8 @@ class Understander:
             action = "unknown"   # a doubtful price request with nothing but words: ask, don't price
         if action in ("unknown", "what_if") and s.product_id is not None and s.price is None:
             action, conf = "price", max(conf, self.min_confidence)   # "bed1", "what about B07T9FV9YP"
+        if action == "set_policy" and s.product_id is not None and not s.policy:
+            action = "price"   # "price watches1, my cost is 60": the product, with its cost
         if action == "price" and not (s.product_words or s.product_id) and s.ref and not ctx.has_product:
             action = "unknown"
         if action == "set_policy":   # the rule holds these amounts; they are not prices or targets
