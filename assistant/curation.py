@@ -45,8 +45,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from assistant.graph_sync import ensure_current
 from graph.audit import AuditEntry, list_entries
-from graph.curation import CurationResult, Curator
+from graph.curation import CurationError, CurationResult, Curator
+from graph.db import snapshot
 from graph.products import product_table
 from graph.quality import QualityReport, quality_report
 from graph.schema import NodeType, normalize_name
@@ -57,6 +59,8 @@ _PRODUCT = NodeType.PRODUCT.value
 _REVIEW = NodeType.REVIEW.value
 _INTERNAL = {"type", "name", "provenance", "updated_at"}
 _NODE_COLS = "id, type, name, attrs, provenance, updated_at, version"
+# Operations that only create: the node must not exist yet, so there is no version to hold.
+CREATING = frozenset({"add_category", "add_brand", "add_competitor", "add_product"})
 PriceFn = Callable[[list[str], nx.MultiDiGraph], dict[str, float]]
 
 
@@ -68,7 +72,7 @@ class CurationHost(Protocol):
     """What curation needs of a :class:`assistant.service.PricingService`."""
 
     graph: nx.MultiDiGraph
-    graph_db: Path | None
+    graph_db: str | Path | None  # a SQLite path or a postgresql:// URL
     products: pd.DataFrame
 
     def refresh_graph(self, graph: nx.MultiDiGraph) -> None: ...
@@ -193,9 +197,10 @@ class CurationService:
         return int(self._curator.conn.execute("PRAGMA data_version").fetchone()[0])
 
     def _refresh(self) -> None:
-        """Reload the graph from the store and hand it to the service (worker thread only)."""
+        """Bring the service's graph up to the store (worker thread only): the committed
+        operations are replayed from the audit trail (assistant.graph_sync)."""
         assert self._curator is not None
-        self.host.refresh_graph(self._curator.store.load())
+        ensure_current(self.host)
         self._seen = self._data_version()
 
     def close(self) -> None:
@@ -223,23 +228,35 @@ class CurationService:
         return self.run(run)
 
     def apply(self, op: str, params: Mapping[str, Any], *, actor: str,
-              expected: int | Mapping[str, int] | None = None, reason: str | None = None,
-              dry_run: bool = False) -> CurationResult:
-        """``Curator.<op>(**params)``; a dry run comes with the model prices it would move."""
+              expected: int | Mapping[str, int] | None = None, force: bool = False,
+              reason: str | None = None, dry_run: bool = False,
+              idempotency_key: str | None = None) -> CurationResult:
+        """``Curator.<op>(**params)``; a dry run comes with the model prices it would move.
+
+        A commit that changes existing nodes needs ``expected`` (the version read) or an
+        explicit ``force``: without either, it would silently overwrite a concurrent edit.
+        ``idempotency_key``: a retry with the same key returns the first outcome."""
         fn = getattr(Curator, op, None)
         if op.startswith("_") or not callable(fn):
             raise ValueError(f"unknown curation operation {op!r}")
+        if op not in CREATING:
+            require_expected(expected, force, dry_run)
         kw = dict(expected=expected, actor=actor, reason=reason, dry_run=dry_run,
-                  price_fn=self.preview_prices if dry_run else None)
+                  price_fn=self.preview_prices if dry_run else None,
+                  idempotency_key=idempotency_key)
         return self.edit(lambda cur: getattr(cur, op)(**dict(params), **kw))
 
     def bulk(self, source: str | Path | IO[str] | Iterable[Mapping[str, Any]], *, actor: str,
              create_missing: bool = False, reason: str | None = None,
-             dry_run: bool = False) -> CurationResult:
-        """:meth:`Curator.bulk_import` (all rows or none, one audit entry)."""
+             dry_run: bool = False, expected: Mapping[str, int] | None = None,
+             force: bool = False, idempotency_key: str | None = None) -> CurationResult:
+        """:meth:`Curator.bulk_import` (all rows or none, one audit entry); a commit needs
+        ``expected`` ({node id: version}) or ``force``, as :meth:`apply`."""
+        require_expected(expected, force, dry_run)
         return self.edit(lambda cur: cur.bulk_import(
             source, actor=actor, create_missing=create_missing, reason=reason, dry_run=dry_run,
-            price_fn=self.preview_prices if dry_run else None))
+            price_fn=self.preview_prices if dry_run else None, expected=expected,
+            idempotency_key=idempotency_key))
 
     def revert(self, audit_id: int, *, actor: str, reason: str | None = None,
                dry_run: bool = False) -> CurationResult:
@@ -371,6 +388,14 @@ class CurationService:
 
 # --------------------------------------------------------------------------- helpers
 
+def require_expected(expected: Any, force: bool, dry_run: bool) -> None:
+    """Optimistic locking is not optional: a commit names the versions it read, or forces."""
+    if expected is None and not force and not dry_run:
+        raise CurationError("expected: give the version you read (GET the node: its `version`"
+                            "), or {node id: version}; or force: true to overwrite whatever "
+                            "is there now", field="expected")
+
+
 def json_ready(x: Any) -> Any:
     """JSON-ready: NaN/inf -> None (the store keeps NaN; JSON cannot), tuples -> lists."""
     if isinstance(x, float):
@@ -387,13 +412,10 @@ def json_ready(x: Any) -> Any:
 @contextmanager
 def reading(path: str | Path) -> Iterator[sqlite3.Connection]:
     """A connection of the caller's own for reads: WAL lets them run beside the writer (the
-    curation worker) instead of queueing behind a long preview."""
-    conn = sqlite3.connect(path, timeout=10)
-    try:
-        conn.execute("BEGIN")  # one snapshot for all the reads of the request
-        yield conn
-    finally:
-        conn.close()
+    curation worker) instead of queueing behind a long preview. One snapshot for all the
+    reads of the request; SQLite or PostgreSQL (graph.db.snapshot)."""
+    with snapshot(path) as conn:
+        yield conn  # type: ignore[misc]
 
 
 def graph_records(g: nx.MultiDiGraph, ids: list[str]) -> list[dict]:

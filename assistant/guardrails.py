@@ -2,7 +2,7 @@
 
 Use:
     from assistant.guardrails import GuardrailPolicy, apply_guardrails, check
-    policy = GuardrailPolicy(cost=1000, min_margin=0.15, ceiling=1500, max_change=0.15, ending="9")
+    policy = GuardrailPolicy(cost=1000, min_markup=0.15, ceiling=1500, max_change=0.15, ending="9")
     result = apply_guardrails(1083.4, policy, current_price=1200)
     result.final_price   # 1159.0: raised to the floor 1,150.00, then the nearest "9" ending in range
     result.applied       # [AppliedRule("floor", 1083.4, 1150.0, ...), AppliedRule("ending", 1150.0, 1159.0, ...)]
@@ -14,7 +14,12 @@ Every hard rule is a bound on the price, so the rules are applied as an interval
 intersection, never one after another (sequential clamps silently let a later rule undo an
 earlier one):
 
-    lower = max(positive 0.01, floor = cost × (1 + min_margin), MAP, current × (1 − max_change))
+    lower = max(positive 0.01, floor = max(cost × (1 + min_markup), cost / (1 − min_margin)), MAP,
+                current × (1 − max_change))
+
+Margin and markup have one definition each (assistant.margins): margin = (price − cost) / price,
+markup = (price − cost) / cost. A minimum margin m needs price ≥ cost / (1 − m); a minimum
+markup k needs price ≥ cost × (1 + k).
     upper = min(ceiling, current × (1 + max_change), cheapest × (1 + max_above_cheapest))
 
 The price is rounded to whole minor units (cents/paise), clamped into [lower, upper], and
@@ -55,10 +60,13 @@ class GuardrailPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # floor = cost × (1 + min_margin); needs both, since a margin means nothing without a cost.
+    # The floor needs a cost and a minimum margin or markup (either means nothing without a cost).
     cost: float | None = Field(default=None, ge=0, le=MAX_MONEY, allow_inf_nan=False)
-    # Upper limit 10 (1000 %) catches percent-vs-fraction mistakes such as 15 for 0.15 × 100.
-    min_margin: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
+    # Margin = (price − cost) / price, so below 1: floor = cost / (1 − min_margin).
+    min_margin: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
+    # Markup = (price − cost) / cost: floor = cost × (1 + min_markup). Upper limit 10 (1000 %)
+    # catches percent-vs-fraction mistakes such as 15 for 0.15 × 100.
+    min_markup: float | None = Field(default=None, ge=0, le=10, allow_inf_nan=False)
     # Minimum advertised price agreed with the brand: the final price may not go below it.
     map_price: float | None = Field(default=None, gt=0, le=MAX_MONEY, allow_inf_nan=False)
     ceiling: float | None = Field(default=None, gt=0, le=MAX_MONEY, allow_inf_nan=False)
@@ -155,15 +163,21 @@ def bounds(
     cheapest = _positive_or_none("cheapest_competitor", cheapest_competitor)
     out = [Bound(POSITIVE, "lower", MIN_PRICE_CENTS / 100, "")]
     skipped: list[str] = []
-    if policy.cost is not None and policy.min_margin is not None:
-        factor = 1 + policy.min_margin
-        out.append(
-            Bound(FLOOR, "lower", policy.cost * factor, f"cost {_num(policy.cost)} × {_num(factor)}")
-        )
-    elif policy.min_margin is not None:
-        skipped.append("floor: min_margin is set but no cost is known")
+    rules = [r for r in ("min_markup", "min_margin") if getattr(policy, r) is not None]
+    if policy.cost is not None and rules:
+        floors = []
+        if policy.min_markup is not None:
+            factor = 1 + policy.min_markup
+            floors.append((policy.cost * factor, f"cost {_num(policy.cost)} × {_num(factor)}"))
+        if policy.min_margin is not None:
+            keep = 1 - policy.min_margin
+            floors.append((policy.cost / keep, f"cost {_num(policy.cost)} / {_num(keep)}"))
+        value, detail = max(floors)
+        out.append(Bound(FLOOR, "lower", value, detail))
+    elif rules:
+        skipped.append(f"floor: {' and '.join(rules)} {'is' if len(rules) == 1 else 'are'} set but no cost is known")
     elif policy.cost is not None:
-        skipped.append("floor: cost is set but no min_margin")
+        skipped.append("floor: cost is set but no min_margin or min_markup")
     if policy.map_price is not None:
         out.append(Bound(MAP, "lower", policy.map_price, ""))
     if policy.ceiling is not None:

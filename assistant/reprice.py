@@ -9,11 +9,14 @@ Use::
     for item in report.moved:
         item.product_id, item.before, item.after, item.reason, item.changes
 
-or ``pricing reprice --since 2018-08-01 --max-above-cheapest 0``.
+or ``pricing reprice --since 2018-08-01 --max-above-cheapest 0 [--engine ray --actors 4]``.
 
 Which products: those with at least one competitor offer in the graph observed on or after
-``offers_since`` (offers without a date are never "new"). Each gets a fresh suggestion
-(``service.suggest``, stored for audit). *From what*: the product's latest stored suggestion,
+``offers_since`` (offers without a date are never "new"). Each gets a fresh suggestion, stored
+for audit: by default from the service's vectorised ``suggest_batch`` in this process; with
+``suggest_many`` from anything that prices a list of catalog ids the same way, e.g. the batch
+engines of ``assistant.batch`` (``suggest_with_engine`` on Ray, where the actors read the
+graph from its store). *From what*: the product's latest stored suggestion,
 else its current price. *Why*: competitor offers (each competitor's latest) are compared with
 the ones that previous suggestion saw, else with the latest offers before ``offers_since``.
 
@@ -26,7 +29,7 @@ by a cheap competitor rises again by itself once that competitor's price rises.
 """
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -96,21 +99,34 @@ class RepriceReport:
                 "items": [{**asdict(i), "change_pct": i.change_pct} for i in self.items]}
 
 
+# Prices catalog products by id, in order: a Suggestion, or the error that item raised.
+SuggestMany = Callable[[Sequence[str]], Sequence["Suggestion | Exception"]]
+
+
 def reprice(service: PricingService, offers_since: date | datetime | str,
-            options: SuggestOptions | None = None, *, store: bool = True) -> RepriceReport:
+            options: SuggestOptions | None = None, *, store: bool = True,
+            suggest_many: SuggestMany | None = None) -> RepriceReport:
     """Recompute the suggestions of products with competitor offers observed on/after
-    ``offers_since`` and report which moved, from what to what, and why."""
+    ``offers_since`` and report which moved, from what to what, and why.
+
+    ``suggest_many``: prices the changed products (default: ``service.suggest_batch`` with
+    ``options``); it must use the same options, model and graph as ``service``."""
     since = _iso(offers_since)
     opts = options or SuggestOptions(explain=False)
+    pids = products_with_offers_since(service, since)
+    if suggest_many is None:
+        def suggest_many(ids: Sequence[str]) -> Sequence[Suggestion | Exception]:
+            return service.suggest_batch(ids, opts, store=False)
+    results = suggest_many(pids) if pids else []
+    if len(results) != len(pids):
+        raise ValueError(f"suggest_many answered {len(results)} items for {len(pids)} products")
     items = []
     new: list[Suggestion] = []
-    for pid in products_with_offers_since(service, since):
+    for pid, s in zip(pids, results):
         prev = latest_suggestion(service, pid)
-        try:
-            s = service.suggest(pid, opts, store=False)
-        except ValueError as exc:  # a guardrail conflict or a bad number for this product
+        if isinstance(s, Exception):  # a guardrail conflict or a bad number for this product
             items.append(RepriceItem(pid, *_before(prev, service, pid), after=None, moved=False,
-                                     reason="not repriced", error=str(exc)))
+                                     reason="not repriced", error=str(s)))
             continue
         new.append(s)
         items.append(_item(service, pid, prev, s, since))
@@ -135,14 +151,7 @@ def products_with_offers_since(service: PricingService, since: str) -> list[str]
 
 def latest_suggestion(service: PricingService, product_id: str) -> Suggestion | None:
     """The product's most recent stored suggestion (None when it never had one)."""
-    con = sqlite3.connect(service.store.path, timeout=30)
-    try:
-        row = con.execute("SELECT body FROM suggestions WHERE product_id=? "
-                          "ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                          (product_id,)).fetchone()
-    finally:
-        con.close()
-    return Suggestion.model_validate_json(row[0]) if row else None
+    return service.store.latest_for(product_id)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -9,26 +9,67 @@ build the same thing.
 """
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from assistant.http.app import ApiSettings, create_app
 from assistant.web.app import mount
+from assistant.web.approvals_tab import approvals_tab_for
+from assistant.web.catalog_tab import catalog_tab_for
 from assistant.web.curate import curate_tab_for
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from assistant.pricebook import PriceBook
     from assistant.service import PricingService
 
 
 def build_server(service: PricingService, settings: ApiSettings, *, ui: bool = True,
-                 ui_path: str = "/ui") -> FastAPI:
-    """The API for ``service`` under ``settings``; with ``ui``, the Gradio app at ``ui_path``."""
-    app = create_app(service, settings)
+                 ui_path: str = "/ui", pricebook: PriceBook | None = None) -> FastAPI:
+    """The API for ``service`` under ``settings``; with ``ui``, the Gradio app at ``ui_path``;
+    ``pricebook``: the price list that applied suggestions go to (apply, history, approvals)."""
+    app = create_app(service, settings, pricebook=pricebook)
     if ui:
-        # Curate tab: commits need a curator name, and a curator key when auth is on.
-        mount(app, service, path=ui_path, extra_tabs=[curate_tab_for(settings)])
+        # Curate tab: commits need a curator name, and a curator key when auth is on; the
+        # Approvals tab likewise an approver's.
+        tabs = [curate_tab_for(settings)]
+        if pricebook is not None:
+            tabs += [catalog_tab_for(settings, pricebook), approvals_tab_for(settings, pricebook)]
+        mount(app, service, path=ui_path, extra_tabs=tabs, pricebook=pricebook)
     return app
 
 
-__all__ = ["ApiSettings", "build_server"]
+@contextmanager
+def serve_in_thread(app: object, name: str = "uvicorn", start_timeout: float = 30) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a daemon thread; yield its base URL.
+
+    For tests and scripts (screenshots, benchmarks) that need the real server over real HTTP.
+    Raises RuntimeError when it has not started within ``start_timeout`` s; stops it on exit.
+    """
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True, name=name)
+    th.start()
+    deadline = time.monotonic() + start_timeout
+    while not srv.started:
+        if time.monotonic() > deadline or not th.is_alive():
+            srv.should_exit = True
+            raise RuntimeError(f"uvicorn ({name}) did not start within {start_timeout:.0f} s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        th.join(10)
+
+
+__all__ = ["ApiSettings", "build_server", "serve_in_thread"]

@@ -50,6 +50,7 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
+from graph.db import normalize, store_exists
 from graph.linking import BrandLinker, Link, category_from_neighbours
 from graph.products import product_table
 from graph.schema import now_iso
@@ -88,8 +89,9 @@ class PricingService:
                  demand: DemandAdvisor | None = None) -> None:
         self.graph = graph
         self.demand = demand  # demand-aware mode for products with sales history (issue #7)
-        # The SQLite graph store that curation edits (None: the graph is read-only here).
-        self.graph_db = Path(graph_db) if graph_db is not None else None
+        # The graph store that curation edits: a SQLite path or a postgresql:// URL (None: the
+        # graph is read-only here).
+        self.graph_db = normalize(graph_db) if graph_db is not None else None
         self.predictor = predictor
         self.store = store
         self.explainer = explainer if explainer is not None else Explainer(None)
@@ -115,7 +117,7 @@ class PricingService:
         pricing; None = market mode only.
         """
         predictor = Predictor.load(artifact)
-        if graph_db is not None and Path(graph_db).exists():
+        if graph_db is not None and store_exists(graph_db):
             with GraphStore(graph_db) as gs:
                 graph = gs.load()
         else:
@@ -159,6 +161,24 @@ class PricingService:
         self.graph, self.products = graph, products
         self.predictor, self.featurizer = predictor, predictor.featurizer_
 
+    def swap_predictor(self, predictor: Predictor) -> str:
+        """Serve ``predictor`` (e.g. a newly promoted model) from now on, without a restart;
+        returns the version it replaced. With a graph store the new model prices against the
+        store's (curated) graph; without one, against the graph snapshot saved with it.
+        Everything is prepared first and swapped at the end: a request in flight finishes on
+        the old model or the new one, none is refused."""
+        if self.graph_db is None and predictor.directory is not None \
+                and (predictor.directory / "graph.sqlite").exists():
+            graph = predictor.graph_
+        else:
+            graph, predictor = self.graph, predictor.with_graph(self.graph)
+        products = product_table(graph).set_index("product_id", drop=False)
+        old = self.model_version
+        self.graph, self.products = graph, products
+        self.predictor, self.featurizer = predictor, predictor.featurizer_
+        self.model_version = predictor.version
+        return old
+
     def predictor_for(self, graph: nx.MultiDiGraph) -> Predictor:
         """A copy of the predictor whose graph features are refit on ``graph`` (same training
         ids and parameters: on an unchanged graph it prices exactly as before). The original is
@@ -178,14 +198,19 @@ class PricingService:
         out["reviews"] = list(row["review_texts"] or [])[:20]
         return out
 
-    def competitors(self, product_id: str, own_price: float | None = None) -> list[CompetitorOfferOut]:
+    def competitors(self, product_id: str, own_price: float | None = None,
+                    include_stale: bool = False) -> list[CompetitorOfferOut]:
+        """Each competitor's latest offer, with its age; stale ones (older than
+        ``PRICING_OFFER_MAX_AGE_DAYS``) only with ``include_stale``: they no longer count."""
         self._row(product_id)
         ev = self.featurizer.competitor_evidence(self.graph, product_id, own_price=own_price)
         return [CompetitorOfferOut(competitor=o["competitor"], price=o["price"],
                                    currency=o.get("currency"), observed_at=o.get("observed_at"),
                                    price_index=(round(own_price / o["price"], 4)
-                                                if own_price and o["price"] else None))
-                for o in ev.get("offers", []) if o.get("latest", True)]
+                                                if own_price and o["price"] else None),
+                                   age_days=o.get("age_days"), stale=bool(o.get("stale")))
+                for o in ev.get("offers", [])
+                if o.get("latest", True) and (include_stale or not o.get("stale"))]
 
     # ---------------------------------------------------------------- demand what-ifs
     def what_if(self, product_id: str, price: float, cost: float | None = None) -> WhatIfResult:
@@ -263,7 +288,8 @@ class PricingService:
     def _infer_categories(self, resolved: Sequence[_Resolved], k: int = 10) -> None:
         """A category for each new product given without one, from its nearest catalog
         products (same currency), recorded as a link; it then feeds the model."""
-        todo = [r for r in resolved if r.product_id is None and not r.record.get("category_path")]
+        todo = [r for r in resolved if not r.record.get("category_path")
+                and (r.product_id is None or r.product_id not in self.products.index)]
         if not todo or self.predictor.catalog_embeddings_ is None:
             return
         emb = self.predictor.embed([r.record["title"] for r in todo])
@@ -355,8 +381,8 @@ class PricingService:
         policy = opts.policy
         if policy.cost is None and r.cost is not None:
             policy = policy.model_copy(update={"cost": r.cost})
-        if policy.cost is not None and policy.min_margin is None:
-            policy = policy.model_copy(update={"min_margin": 0.0})  # never below cost by default
+        if policy.cost is not None and policy.min_margin is None and policy.min_markup is None:
+            policy = policy.model_copy(update={"min_markup": 0.0})  # never below cost by default
         # Demand-aware mode: the profit optimum (or clearance price) from the product's sales
         # history, anchored on the model's market price and searched inside the guardrail
         # bounds; apply_guardrails then only rounds it and applies the price ending.

@@ -13,10 +13,13 @@ paths and objects, never "env" sentinels (DESIGN.md, "Settings at the edge").
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from assistant.pricebook import PriceBook
 
 LLMBackend = Literal["local", "openai", "fake", "none"]
 
@@ -27,9 +30,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRICING_", extra="ignore")
 
     artifact: Path = Field(Path("runs/model"), description="trained model folder (pricing train)")
-    graph_db: Path | None = Field(Path("runs/graph.sqlite"),
-                                  description="graph store; when missing, the artifact's snapshot")
-    suggestions_db: Path = Field(Path("runs/suggestions.sqlite"), description="suggestion store")
+    # str | Path: a postgresql:// URL must stay a string (a Path would fold its "//").
+    graph_db: str | Path | None = Field(Path("runs/graph.sqlite"), description="graph store: "
+                                        "a SQLite path or a postgresql:// URL; when missing, "
+                                        "the artifact's snapshot")
+    suggestions_db: str | Path = Field(Path("runs/suggestions.sqlite"), description="suggestion "
+                                       "store: a SQLite path or a postgresql:// URL")
+    pricebook_db: Path | None = Field(Path("runs/pricebook.sqlite"), description="applied prices, "
+                                      "their history and the approval queue; none = no apply")
+    auto_apply_max_change: float = Field(0.05, ge=0, le=10, description="largest move applied "
+                                         "without approval, as a fraction (0.05 = ±5%)")
+    auto_apply_min_confidence: float = Field(0.6, ge=0, le=1, description="lowest confidence "
+                                             "applied without approval")
     sales: Path | None = Field(None, description="catalog folder with sales history for "
                                "demand-aware pricing (e.g. data/demo); none = market mode only")
     llm_backend: LLMBackend = Field("local", description="explanations: local SmolLM2, an "
@@ -37,7 +49,7 @@ class Settings(BaseSettings):
                                     "(deterministic verified text)")
     threads: int | None = Field(None, ge=1, le=256, description="torch / llama.cpp threads")
 
-    @field_validator("sales", "graph_db", mode="before")
+    @field_validator("sales", "graph_db", "pricebook_db", mode="before")
     @classmethod
     def _none_word(cls, v: Any) -> Any:
         # PRICING_SALES=none / an empty value turns the option off
@@ -47,6 +59,16 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
+
+    def make_pricebook(self) -> PriceBook | None:
+        """The price list with its approval policy (None when ``pricebook_db`` is off)."""
+        if self.pricebook_db is None:
+            return None
+        from assistant.pricebook import ApprovalPolicy, PriceBook
+
+        return PriceBook(self.pricebook_db, ApprovalPolicy(
+            max_auto_change=self.auto_apply_max_change,
+            min_confidence=self.auto_apply_min_confidence))
 
     def make_llm(self) -> Any | None:
         """The chat model for explanations (None: the deterministic verified text only)."""

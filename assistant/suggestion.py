@@ -41,6 +41,9 @@ class CompetitorOfferOut(BaseModel):
     observed_at: str | None = None
     price_index: float | None = Field(
         default=None, description="recommended price / this offer's price")
+    age_days: int | None = Field(default=None, description="days since it was observed")
+    stale: bool = Field(default=False, description="older than PRICING_OFFER_MAX_AGE_DAYS: "
+                                                   "shown, not counted")
 
 
 class GroupStats(BaseModel):

@@ -34,9 +34,9 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from graph.store import SchemaVersionError
+from graph.store import SchemaVersionError, bump_graph_version
 
-AUDIT_SCHEMA_VERSION = 1
+AUDIT_SCHEMA_VERSION = 2
 _META_KEY = "audit_schema_version"
 
 _DDL_V1 = """
@@ -58,8 +58,16 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 # alone answers that with one row look-up per product in the category. GraphStore.save()
 # keeps this index (it only drops and rebuilds its own), so it is created once, here.
 _CURATION_INDEXES = ("CREATE INDEX IF NOT EXISTS edges_dst_type ON edges(dst, type)",)
+# v2: an edit sent with an idempotency key keeps it (unique) and a digest of its request, so a
+# retry whose response was lost finds the entry instead of applying the edit twice.
+_DDL_V2 = """
+ALTER TABLE audit ADD COLUMN idempotency_key TEXT;
+ALTER TABLE audit ADD COLUMN request_digest TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS audit_idempotency ON audit(idempotency_key)
+    WHERE idempotency_key IS NOT NULL
+"""
 # Index k migrates version k to k + 1 (k = 0: a store without an audit table).
-_MIGRATIONS: list[str] = [_DDL_V1]
+_MIGRATIONS: list[str] = [_DDL_V1, _DDL_V2]
 
 
 class AuditSchemaError(SchemaVersionError):
@@ -237,16 +245,19 @@ def changes_of(before: dict, after: dict) -> tuple[list[NodeChange], list[EdgeCh
 
 def write_entry(conn: sqlite3.Connection, *, at: str, actor: str, op: str, params: dict,
                 nodes: list[NodeChange], edges: list[EdgeChange], reason: str | None,
-                reverts: int | None = None) -> int:
+                reverts: int | None = None, idempotency_key: str | None = None,
+                request_digest: str | None = None) -> int:
     """Append one entry (inside the caller's transaction); returns its id."""
     before, after = images(nodes, edges)
     cur = conn.execute(
-        "INSERT INTO audit (at, actor, op, params, before, after, reason, reverts) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, actor, op, dumps(params), dumps(before), dumps(after), reason, reverts))
+        "INSERT INTO audit (at, actor, op, params, before, after, reason, reverts, "
+        "idempotency_key, request_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, op, dumps(params), dumps(before), dumps(after), reason, reverts,
+         idempotency_key, request_digest))
     entry_id = int(cur.lastrowid)
     if reverts is not None:
         conn.execute("UPDATE audit SET reverted_by=? WHERE id=?", (entry_id, reverts))
+    bump_graph_version(conn)  # other processes see they are behind (graph.sync)
     return entry_id
 
 
@@ -267,6 +278,13 @@ def read_entry(conn: sqlite3.Connection, entry_id: int) -> AuditEntry:
     if row is None:
         raise KeyError(f"no audit entry #{entry_id}")
     return _entry(row)
+
+
+def find_idempotent(conn: sqlite3.Connection, key: str) -> tuple[int, str, str | None] | None:
+    """(entry id, actor, request digest) of the entry written under idempotency ``key``."""
+    row = conn.execute("SELECT id, actor, request_digest FROM audit WHERE idempotency_key=?",
+                       (key,)).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]), row[2])
 
 
 def list_entries(conn: sqlite3.Connection, *, node: str | None = None, limit: int = 100,

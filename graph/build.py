@@ -24,10 +24,8 @@ offers, rows without ``source``.
 """
 from __future__ import annotations
 
-import gc
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import date, datetime
 from operator import itemgetter
 
@@ -36,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from graph.contracts import COLUMNS, NUMERIC, Catalog
+from graph.products import gc_paused as paused_gc
 from graph.schema import (
     SCHEMA_VERSION,
     EdgeType,
@@ -76,23 +75,6 @@ def build_graph(catalog: Catalog, *, updated_at: str | None = None) -> nx.MultiD
         _add_reviews(g, catalog.reviews, products, ts)
         _add_offers(g, catalog.offers, products, ts)
     return g
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while creating a few 100k dicts.
-
-    Each collection walks every live container; building a graph creates so many that the
-    collector ran dozens of times and took more than half of build and load time. The dicts
-    made here hold no reference cycles, so nothing is left for the collector to find.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def add_edges_fast(g: nx.MultiDiGraph, edges: Iterable[tuple]) -> None:

@@ -80,6 +80,7 @@ from graph.audit import (
     NodeChange,
     dumps,
     ensure_audit_schema,
+    find_idempotent,
     is_stamp,
     later_entries_touching,
     list_entries,
@@ -166,6 +167,7 @@ class CurationResult:
     edges: list[EdgeChange]
     versions: dict[str, int] = field(default_factory=dict)  # node id -> version now
     impact: Impact | None = None
+    replayed: bool = False    # a retry under an idempotency key: the stored outcome, not redone
 
     @property
     def changed(self) -> bool:
@@ -215,7 +217,10 @@ class Curator:
     ``dry_run`` (preview: validate, compute changes and :class:`Impact`, roll back) and
     ``price_fn(product_ids, graph) -> {id: price}`` (previews only: called on the graph
     before and after the change for the impacted products; the graph is only valid during
-    the call). Errors: :class:`ConflictError` (stale version), :class:`RevertError`,
+    the call), ``idempotency_key`` (commits only: the key is stored with the audit entry, and
+    a retry with the same key, actor and request returns that entry's outcome, marked
+    ``replayed``, instead of applying the edit again; another request under a used key is
+    refused). Errors: :class:`ConflictError` (stale version), :class:`RevertError`,
     :class:`CurationError` (any other refusal; all are ValueErrors).
     """
 
@@ -613,7 +618,8 @@ class Curator:
              expected: int | Mapping[str, int] | None = None, actor: str | None = None,
              reason: str | None = None, dry_run: bool = False, price_fn: PriceFn | None = None,
              primary: str | None = None, primary_type: NodeType | None = None,
-             touch: bool = True, reverts: int | None = None) -> CurationResult:
+             touch: bool = True, reverts: int | None = None,
+             idempotency_key: str | None = None) -> CurationResult:
         who = _text(self.actor if actor is None else actor, "actor", required=True)
         if reason is not None and not isinstance(reason, str):
             raise CurationError(f"reason must be a string, got {_short(reason)}", field="reason")
@@ -621,9 +627,17 @@ class Curator:
         conn = self.conn
         if conn.in_transaction:
             raise RuntimeError("the store's connection is already inside a transaction")
+        key = None if dry_run else _text(idempotency_key, "idempotency_key", limit=200)
+        digest = None if key is None else hashlib.sha256(
+            dumps([op, params, expected, reason]).encode("utf-8")).hexdigest()
         conn.execute("BEGIN IMMEDIATE")
         previewing = False
         try:
+            if key is not None:
+                done = self._replay(key, who, digest)
+                if done is not None:
+                    conn.execute("ROLLBACK")
+                    return done
             cache_ok = self._graph is not None and self._token == self._current_token()
             g = None
             if dry_run:
@@ -648,7 +662,8 @@ class Curator:
             if nodes or edges:
                 audit_id = write_entry(conn, at=tx.ts, actor=tx.actor, op=op, params=params,
                                        nodes=nodes, edges=edges, reason=reason,
-                                       reverts=reverts)
+                                       reverts=reverts, idempotency_key=key,
+                                       request_digest=digest)
                 conn.execute("COMMIT")
                 if cache_ok and self._graph is not None:
                     apply_changes(self._graph, nodes, edges)  # keep the preview graph current
@@ -664,6 +679,22 @@ class Curator:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise CurationError(f"{op}: the store refused the change ({exc})") from exc
             raise
+
+    def _replay(self, key: str, actor: str, digest: str | None) -> CurationResult | None:
+        """The stored outcome of the edit made under idempotency ``key`` (None: no such edit);
+        CurationError when the key was used by someone else or for another request."""
+        found = find_idempotent(self.conn, key)
+        if found is None:
+            return None
+        entry_id, by, stored = found
+        if by != actor or stored != digest:
+            raise CurationError(f"idempotency key {_short(key)} was already used for another "
+                                f"request (audit #{entry_id}); use a new key for a new edit",
+                                field="idempotency_key")
+        e = read_entry(self.conn, entry_id)
+        versions = {n.id: n.after["version"] for n in e.node_changes if n.after is not None}
+        return CurationResult(e.op, e.params, False, e.id, e.node_changes, e.edge_changes,
+                              versions, replayed=True)
 
     def _current_token(self) -> tuple:
         # data_version moves when ANOTHER connection commits; total_changes counts our writes.

@@ -34,10 +34,16 @@ Features (columns of ``transform``, in this order; NaN where missing, counts are
 - ``comp_min``, ``comp_median``, ``comp_max``, ``comp_count``: competitor offers in the graph for
   this product (``offers`` edges): other sellers' prices, never the product's own. With
   ``offers="latest"`` only each competitor's most recent offer counts; offers in a currency other
-  than the product's are left out.
+  than the product's are left out, and so are stale offers (below).
 - ``nb_median``, ``nb_count``: nearest graph neighbours, the training products sharing the leaf
   category AND the brand (median from one neighbour up: this is the narrowest, most specific
   group and the count says how far to trust it).
+
+Offer age: an offer observed more than ``max_offer_age_days`` days before today (or
+``as_of``) is *stale*: ``competitor_evidence`` still lists it, with ``age_days`` and
+``stale: true``, but it stops counting in the statistics and in the ``comp_*`` features. The
+default age comes from ``$PRICING_OFFER_MAX_AGE_DAYS`` (unset: no offer goes stale). Undated
+offers never go stale (their age is unknown).
 
 The product's own price relative to its competitors is NOT a feature (it would leak the target);
 :meth:`GraphFeaturizer.competitor_evidence` returns it as ``price_index`` for the service.
@@ -46,8 +52,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -299,7 +307,8 @@ class GraphFeaturizer:
         """Features of products in ``g`` (catalog ids, or node ids ``product:<id>``)."""
         self._check_fitted()
         ids = [str(i) for i in product_ids]
-        facts = _graph_facts(g, ids, with_offers=True, latest=self.offers == "latest")
+        facts = _graph_facts(g, ids, with_offers=True, latest=self.offers == "latest",
+                             max_age=offer_max_age_days())
         rows = [(self._train_pos.get(_strip(pid), -1), cur, path, brand, offers)
                 for pid, (cur, path, brand, _, offers) in zip(ids, facts)]
         return self._frame(rows, pd.Index(ids, name="product_id"))
@@ -476,18 +485,23 @@ class GraphFeaturizer:
                 "p75": _none(p75[0]) if enough else None}
 
     def competitor_evidence(self, g: nx.MultiDiGraph, product_id: str,
-                            own_price: float | None = None) -> dict:
+                            own_price: float | None = None, *,
+                            max_age_days: float | None | str = "env",
+                            as_of: date | None = None) -> dict:
         """Competitor offers for one product and its own price index against them.
 
         Returns min, median, max, count (over each competitor's latest offer, or all offers,
-        per ``offers``), own_price (given, else the product's price in the graph), price_index
-        (own_price / median), currency, excluded_currency (offers in another currency, not
-        counted) and offers: every offer as {competitor, price, currency, observed_at, url,
-        latest}, cheapest first. Needs no fit: it only reads the graph.
+        per ``offers``; stale offers left out), own_price (given, else the product's price in
+        the graph), price_index (own_price / median), currency, excluded_currency (offers in
+        another currency, not counted), stale (how many offers are stale), max_age_days and
+        offers: every offer as {competitor, price, currency, observed_at, url, latest,
+        age_days, stale}, cheapest first. ``max_age_days``: "env" reads
+        ``$PRICING_OFFER_MAX_AGE_DAYS``; None: no offer is stale. Needs no fit.
         """
         nid = _node_of(str(product_id))
         if nid not in g or g.nodes[nid].get("type") != NodeType.PRODUCT.value:
             raise KeyError(f"product {product_id!r} is not in the graph")
+        max_age = offer_max_age_days() if max_age_days == "env" else max_age_days
         node = g.nodes[nid]
         cur = _cur_of(node.get("currency"))
         offers = _offers(g, nid)
@@ -495,13 +509,17 @@ class GraphFeaturizer:
         for o in offers:
             if o["observed_at"] >= latest.get(o["competitor"], ""):
                 latest[o["competitor"]] = o["observed_at"]
-        listed, used, excluded = [], [], 0
+        listed, used, excluded, stale = [], [], 0, 0
         for o in offers:
             is_latest = o["observed_at"] == latest[o["competitor"]]
+            old = _is_stale(o["observed_at"], max_age, as_of)
             listed.append({"competitor": o["competitor"], "price": o["price"],
                            "currency": o["currency"], "observed_at": o["observed_at"] or None,
-                           "url": o["url"], "latest": is_latest})
-            if cur and o["currency"] and o["currency"] != cur:
+                           "url": o["url"], "latest": is_latest,
+                           "age_days": offer_age_days(o["observed_at"], as_of), "stale": old})
+            if old:
+                stale += 1
+            elif cur and o["currency"] and o["currency"] != cur:
                 excluded += 1
             elif is_latest or self.offers == "all":
                 used.append(o["price"])
@@ -517,7 +535,8 @@ class GraphFeaturizer:
                 "min": _none(lo[0]), "median": median, "max": _none(hi[0]),
                 "own_price": own,
                 "price_index": own / median if own is not None and median else None,
-                "excluded_currency": excluded, "offers": listed}
+                "excluded_currency": excluded, "stale": stale, "max_age_days": max_age,
+                "offers": listed}
 
     # ------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> Path:
@@ -585,9 +604,47 @@ def _offers(g: nx.MultiDiGraph, nid: str) -> list[dict]:
     return out
 
 
+OFFER_MAX_AGE_ENV = "PRICING_OFFER_MAX_AGE_DAYS"
+
+
+def offer_max_age_days() -> float | None:
+    """The configured age (days) after which an offer is stale; None: offers never are."""
+    raw = os.environ.get(OFFER_MAX_AGE_ENV, "").strip()
+    if not raw or raw.lower() == "none":
+        return None
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ValueError(f"{OFFER_MAX_AGE_ENV}={raw!r}: give a number of days") from None
+    if not (math.isfinite(days) and days >= 0):
+        raise ValueError(f"{OFFER_MAX_AGE_ENV}={raw!r}: must be a number of days >= 0")
+    return days
+
+
+def offer_age_days(observed_at: str | None, as_of: date | None = None) -> int | None:
+    """Whole days from ``observed_at`` (ISO date or timestamp) to ``as_of`` (default: today,
+    UTC); None for an undated or unreadable date."""
+    if not observed_at:
+        return None
+    try:
+        seen = date.fromisoformat(str(observed_at)[:10])
+    except ValueError:
+        return None
+    return ((as_of or datetime.now(UTC).date()) - seen).days
+
+
+def _is_stale(observed_at: str | None, max_age: float | None, as_of: date | None) -> bool:
+    if max_age is None:
+        return False
+    age = offer_age_days(observed_at, as_of)
+    return age is not None and age > max_age
+
+
 def _graph_facts(g: nx.MultiDiGraph, ids: list[str], with_offers: bool,
-                 latest: bool = True) -> list[tuple]:
-    """(currency, category path, brand key, price, competitor prices) per product id."""
+                 latest: bool = True, max_age: float | None = None,
+                 as_of: date | None = None) -> list[tuple]:
+    """(currency, category path, brand key, price, competitor prices) per product id; offers
+    older than ``max_age`` days (before ``as_of``) are left out."""
     # networkx's documented backing dicts (G._node, G._succ) instead of its views: the views
     # cost more than the look-ups themselves and fit touches every training product.
     nodes = getattr(g, "_node", None) or dict(g.nodes(data=True))
@@ -625,6 +682,8 @@ def _graph_facts(g: nx.MultiDiGraph, ids: list[str], with_offers: bool,
         offers: list[float] = []
         if with_offers and pred[nid]:
             found = _offers(g, nid)
+            if found and max_age is not None:
+                found = [o for o in found if not _is_stale(o["observed_at"], max_age, as_of)]
             if found:
                 if cur:
                     found = [o for o in found if not o["currency"] or o["currency"] == cur]

@@ -323,12 +323,13 @@ class FrozenMiniLMRidge(_LogRidge):
         self.cache_dir = cache_dir
         self.progress = progress
 
-    def _texts(self, products: pd.DataFrame) -> list[str]:
+    def texts(self, products: pd.DataFrame) -> list[str]:
+        """The text embedded per product: "title | category" (the title alone without one)."""
         cats = _category_column(products).fillna("").astype(str).tolist()
         return [f"{t} | {c}" if c else t for t, c in zip(_titles(products), cats)]
 
     def _X(self, products: pd.DataFrame, fit: bool) -> sp.csr_matrix:
-        emb = embed_texts(self._texts(products), self.max_seq_length, self.batch_size,
+        emb = embed_texts(self.texts(products), self.max_seq_length, self.batch_size,
                           self.cache_dir, progress=self.progress)
         cats = _category_column(products)
         onehot = self.cats_.fit_transform(cats) if fit else self.cats_.transform(cats)

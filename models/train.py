@@ -79,6 +79,11 @@ class TrainConfig:
     ft_batch_size: int = 32
     ft_lr: float = 1e-4
     compare_frozen: bool = False     # also train a head on frozen embeddings (evidence)
+    # Retraining (assistant.retrain): an artifact folder whose (fine-tuned) encoder is reused
+    # as is, with its catalog embeddings for every product whose text is unchanged; only new
+    # or edited texts are encoded, and no fine-tune runs (fine_tune and the encoder lengths
+    # above are then ignored: the reused encoder keeps its own).
+    encoder_from: str | None = None
     # Lexical features.
     word_features: int = 100_000
     char_features: int = 50_000
@@ -267,11 +272,17 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     texts = [product_text(r) for r in frame.to_dict("records")]
     y = np.log1p(pt["price"].to_numpy(dtype=np.float64))
     frozen_emb = None
-    if cfg.compare_frozen or not cfg.fine_tune:
+    if not cfg.encoder_from and (cfg.compare_frozen or not cfg.fine_tune):
         frozen_emb = enc.encode(texts, progress=cfg.progress, cache_dir=cache)
         lap("encode catalog (frozen)")
     ft_summary = None
-    if cfg.fine_tune:
+    if cfg.encoder_from:
+        enc, text_emb, ft_summary = _reuse_encoder(Path(cfg.encoder_from), texts, cache,
+                                                   cfg.progress)
+        say(f"encoder reused from {cfg.encoder_from}: {ft_summary['encoded']} of "
+            f"{len(texts)} texts encoded, the rest from its catalog embeddings")
+        lap("encode catalog (reused encoder)")
+    elif cfg.fine_tune:
         rng = np.random.default_rng(cfg.seed)
         tr = idx["train"]
         if cfg.ft_max_texts and len(tr) > cfg.ft_max_texts:
@@ -342,7 +353,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         if len(sel) >= 20:
             by_source[s] = _eval(head, cal, Xs[sel], Xd[sel], y[sel], prices[sel])
     metrics["test_by_source"] = by_source
-    if frozen_emb is not None and cfg.fine_tune:
+    if frozen_emb is not None and cfg.fine_tune and not cfg.encoder_from:
         Xd_f, _ = dense_features(frozen_emb, rev_emb, has_rev, G, frame)
         head_f = fit_head(Xd_f)
         metrics["test_frozen_encoder"] = _eval(head_f, None, Xs[idx["test"]],
@@ -430,6 +441,35 @@ def _fmt(m: dict) -> str:
     if m.get("coverage") is not None:
         parts.append(f"coverage={m['coverage']:.1f}%")
     return ", ".join(parts) + f" (n={m['n']})"
+
+
+def _reuse_encoder(artifact: Path, texts: list[str], cache_dir: str | None, progress: bool
+                   ) -> tuple[TextEncoder, np.ndarray, dict]:
+    """The encoder of ``artifact`` and the embeddings of ``texts``: rows whose text the
+    artifact's catalog holds are copied from its stored embeddings (float16, as training uses
+    them), the others encoded (through the embedding cache)."""
+    from models.predictor import CATALOG, CATALOG_EMB, ENCODER_DIR
+
+    enc = TextEncoder.load(artifact / ENCODER_DIR)
+    known: dict[str, int] = {}
+    if (artifact / CATALOG).exists() and (artifact / CATALOG_EMB).exists():
+        old = pd.read_parquet(artifact / CATALOG)
+        for j, t in enumerate(product_text(r) for r in old.to_dict("records")):
+            known.setdefault(t, j)
+        old_emb = np.load(artifact / CATALOG_EMB).astype(np.float32)
+    out = np.zeros((len(texts), enc.dim_), np.float32)
+    missing = []
+    for i, t in enumerate(texts):
+        j = known.get(t)
+        if j is None:
+            missing.append(i)
+        else:
+            out[i] = old_emb[j]
+    if missing:
+        out[missing] = enc.encode([texts[i] for i in missing], progress=progress,
+                                  cache_dir=cache_dir)
+    return enc, out, {"reused_from": str(artifact), "encoded": len(missing),
+                      "reused": len(texts) - len(missing)}
 
 
 def _finetune_cache(cache_dir: str | None, enc: TextEncoder, texts: list[str], y: np.ndarray,

@@ -18,12 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -37,27 +33,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 TIMEOUT_MS = 60_000
 
 
-@contextmanager
-def serve(app: object) -> Iterator[str]:
+def serve(app: object):
     """``app`` on a free loopback port (uvicorn in a thread); yields its base URL."""
-    import uvicorn
+    from assistant.server import serve_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True, name="uvicorn-screenshots")
-    th.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if time.monotonic() > deadline or not th.is_alive():
-            raise SystemExit("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        th.join(10)
+    return serve_in_thread(app, name="uvicorn-screenshots", start_timeout=60)
 
 
 def _settle(locator, wait_ms: int = 300, limit_s: float = 15) -> None:

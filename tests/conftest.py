@@ -3,9 +3,6 @@ session's tiny model and service; :func:`live_server` for tests over real HTTP."
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,24 +26,17 @@ def live_server(app: Any, name: str = "uvicorn-test") -> Iterator[str]:
 
     Fails the test when the server has not started within 30 s; stops it on exit.
     """
-    import uvicorn
+    from assistant.server import serve_in_thread
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True, name=name)
-    th.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not th.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        cm = serve_in_thread(app, name=name, start_timeout=30)
+        url = cm.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield url
     finally:
-        srv.should_exit = True
-        th.join(10)
+        cm.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,7 +87,8 @@ def tiny_artifact(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_service(tiny_artifact, tmp_path_factory):
-    """PricingService over the tiny model; LLM None = the deterministic verified explanation."""
+    """PricingService over the tiny model, market mode (no sales history: tests that need
+    demand what-ifs add :func:`demo_demand`); LLM None = the deterministic verified explanation."""
     from assistant.service import PricingService
 
     db = tmp_path_factory.mktemp("svc") / "suggestions.sqlite"
@@ -114,9 +105,18 @@ def catalog_product(tiny_service) -> dict[str, Any]:
     return {"id": row["product_id"], "title": row["title"], "currency": row["currency"]}
 
 
-def service_on_store_copy(service: Any, directory: Path) -> Any:
+@pytest.fixture(scope="session")
+def demo_demand():
+    """A DemandAdvisor fitted on data/demo's sales history (retail_price, ~0.5 s)."""
+    from assistant.demand_advisor import DemandAdvisor
+
+    return DemandAdvisor.from_path(DEMO / "retail_price")
+
+
+def service_on_store_copy(service: Any, directory: Path, demand: Any = None) -> Any:
     """A PricingService over ``service``'s model and a private SQLite copy of its graph (in
-    ``directory``), for tests that edit the graph without touching the shared one."""
+    ``directory``), for tests that edit the graph without touching the shared one; ``demand``
+    (e.g. the :func:`demo_demand` fixture) enables the demand what-ifs."""
     from assistant.explain import Explainer
     from assistant.service import PricingService
     from assistant.suggestion_store import SuggestionStore
@@ -127,4 +127,37 @@ def service_on_store_copy(service: Any, directory: Path) -> Any:
         store.save(service.graph)
         g = store.load()
     return PricingService(g, service.predictor, SuggestionStore(directory / "suggestions.sqlite"),
-                          Explainer(None), graph_db=db)
+                          Explainer(None), graph_db=db, demand=demand)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL server for the session (tests/pgserver.py); a missing server
+    fails the tests that need it rather than skipping them (CI counts a skip as a failure)."""
+    from tests.pgserver import PgServer, PgUnavailable
+
+    try:
+        server = PgServer().start()
+    except PgUnavailable as exc:
+        pytest.fail(str(exc))
+    yield server
+    from graph.db import close_pools
+
+    close_pools()
+    server.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """The URL of a new, empty PostgreSQL database."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request, tmp_path):
+    """A graph store location on each backend: a SQLite path, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "graph.sqlite"
+    return request.getfixturevalue("pg_url")

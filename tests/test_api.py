@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from assistant.http.app import ApiSettings, create_app
 from tests.conftest import live_server
 
-MERCHANT, CURATOR = "merchant-key", "curator-key"
+MERCHANT, CURATOR = "merchant-key-for-tests-01", "curator-key-for-tests-001"
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,10 @@ def test_settings_refuse_to_run_open(monkeypatch):
     monkeypatch.delenv("PRICING_AUTH_DISABLED", raising=False)
     with pytest.raises(ValueError, match="PRICING_API_KEYS"):
         ApiSettings.from_env()
-    monkeypatch.setenv("PRICING_API_KEYS", "k1:merchant,k2:curator")
-    assert ApiSettings.from_env().api_keys == {"k1": "merchant", "k2": "curator"}
-    monkeypatch.setenv("PRICING_API_KEYS", "k1:admin")
+    monkeypatch.setenv("PRICING_API_KEYS", "k1-0123456789abcdef:merchant,k2-0123456789abcdef:curator")
+    assert ApiSettings.from_env().api_keys == {"k1-0123456789abcdef": "merchant",
+                                              "k2-0123456789abcdef": "curator"}
+    monkeypatch.setenv("PRICING_API_KEYS", "k1-0123456789abcdef:admin")
     with pytest.raises(ValueError, match="role"):
         ApiSettings.from_env()
 
@@ -72,7 +73,7 @@ def test_suggestion_by_id_is_stored_for_audit(client, pid):
 def test_inline_product_with_guardrails(client):
     body = {"product": {"title": "Wireless mouse, 2.4 GHz, silent click", "cost": 500,
                         "price": 700, "currency": "INR"},
-            "explain": False, "policy": {"min_margin": 0.2, "max_change": 0.1, "ending": "9"}}
+            "explain": False, "policy": {"min_markup": 0.2, "max_change": 0.1, "ending": "9"}}
     r = client.post("/v1/suggestions", json=body)
     assert r.status_code == 200, r.text
     s = r.json()
@@ -97,7 +98,7 @@ def test_unknown_product_and_conflicting_policy(client, pid):
     r = client.post("/v1/suggestions", json={"product_id": "nope"})
     assert r.status_code == 404 and "nope" in r.json()["error"]
     r = client.post("/v1/suggestions", json={"product_id": pid, "policy": {
-        "cost": 100, "min_margin": 0.5, "ceiling": 120}})
+        "cost": 100, "min_markup": 0.5, "ceiling": 120}})
     assert r.status_code == 422 and "floor" in r.json()["error"]
     assert client.post("/v1/suggestions", json={}).status_code == 422
 
@@ -166,3 +167,154 @@ def test_no_server_errors(base_url):
                 failures.append(f"{case.method} {case.formatted_path}: {r.status_code} {r.text[:200]}")
         run()
     assert not failures, failures[:5]
+
+
+# --------------------------------------------------------------------------- keys (issue 19)
+
+def test_keys_have_names_and_short_keys_are_refused(monkeypatch):
+    alice, legacy = "alice-key-0123456789abcd", "legacy-key-0123456789ab"
+    monkeypatch.setenv("PRICING_API_KEYS", f"alice:{alice}:curator, {legacy}:merchant")
+    s = ApiSettings.from_env()
+    assert s.api_keys == {alice: "curator", legacy: "merchant"}
+    assert s.authenticate(alice) == ("alice", "curator")
+    name, role = s.authenticate(legacy)
+    assert role == "merchant" and name.startswith("key-") and len(name) == 16
+    assert legacy[:4] not in name[4:] and name == ApiSettings.from_env().name_of(legacy)  # stable
+    assert s.authenticate(alice[:-1]) is None and s.authenticate(alice + "x") is None
+    monkeypatch.setenv("PRICING_API_KEYS", "bob:short-key:curator")
+    with pytest.raises(ValueError, match="bob has 9 characters: keys need at least 16"):
+        ApiSettings.from_env()
+    with pytest.raises(ValueError, match="at least 16"):
+        ApiSettings(api_keys={"sesame": "curator"})
+    monkeypatch.setenv("PRICING_API_KEYS", f"a:{alice}:curator,a:{legacy}:merchant")
+    with pytest.raises(ValueError, match="unique"):
+        ApiSettings.from_env()
+
+
+def test_pricing_serve_refuses_a_short_key_at_start_up(monkeypatch):
+    from typer.testing import CliRunner
+
+    from assistant.cli.main import app as cli
+
+    monkeypatch.setenv("PRICING_API_KEYS", "demo-key:curator")
+    monkeypatch.delenv("PRICING_AUTH_DISABLED", raising=False)
+    r = CliRunner().invoke(cli, ["serve", "--artifact", "nowhere"])
+    assert r.exit_code == 2 and "at least 16" in r.output
+
+
+def test_keys_are_compared_in_constant_time(monkeypatch):
+    """Every configured key is compared, with hmac.compare_digest, whichever matches."""
+    import hmac
+
+    keys = {f"key-number-{i}-0123456789": "merchant" for i in range(5)}
+    s = ApiSettings(api_keys=keys)
+    calls = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    for probe in (next(iter(keys)), "nope"):
+        calls.clear()
+        s.authenticate(probe)
+        assert len(calls) == len(keys)
+
+
+def test_rate_limit_answers_429_with_retry_after(tiny_service):
+    from fastapi.testclient import TestClient
+
+    a, b = "rate-key-a-0123456789abc", "rate-key-b-0123456789abc"
+    app = create_app(tiny_service, ApiSettings(api_keys={a: "merchant", b: "merchant"},
+                                               rate_limit=3))
+    with TestClient(app) as c:
+        codes = [c.get("/v1/products", params={"limit": 1}, headers={"X-API-Key": a}).status_code
+                 for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = c.get("/v1/products", headers={"X-API-Key": a})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert "rate limit" in r.json()["error"] and "field" in r.json()
+        assert c.get("/v1/products", headers={"X-API-Key": b}).status_code == 200  # per key
+
+
+def test_rate_limiter_refills():
+    from assistant.http.limits import RateLimiter
+
+    now = [0.0]
+    lim = RateLimiter(per_minute=60, clock=lambda: now[0])
+    assert all(lim.take("k") == 0 for _ in range(60))
+    assert lim.take("k") == pytest.approx(1.0)
+    now[0] += 2.0
+    assert lim.take("k") == 0 and lim.take("k") == 0 and lim.take("k") > 0
+    assert RateLimiter(0).take("k") == 0
+
+
+# --------------------------------------------------------------------------- hardening (issue 19)
+
+@pytest.mark.parametrize("method, path, body, status, field", [
+    ("GET", "/no/such/route", None, 404, None),
+    ("DELETE", "/v1/suggestions", None, 405, None),
+    ("POST", "/v1/suggestions", b'{"product_id": ', 422, "body"),
+    ("POST", "/v1/suggestions", b'{}', 422, "product_id"),
+    ("POST", "/v1/suggestions", b'{"product": {"title": "x", "rating_count": Infinity}}', 422,
+     "product.rating_count"),
+    ("POST", "/v1/suggestions", b'{"product": {"title": "x", "rating_count": 1e18}}', 422,
+     "product.rating_count"),
+    ("POST", "/v1/suggestions", b'{"product_id": "product:X1"}', 422, "product_id"),
+    ("POST", "/v1/feedback", b'{"suggestion_id": "s", "verdict": "edited", "edited_price": 1e999}',
+     422, "edited_price"),
+    ("POST", "/v1/feedback", b'{"suggestion_id": "s", "verdict": "edited"}', 422, "edited_price"),
+])
+def test_one_error_shape(base_url, method, path, body, status, field):
+    r = httpx.request(method, base_url + path, content=body,
+                      headers={"X-API-Key": MERCHANT, "Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert r.json()["field"] == field and r.json()["error"], r.json()
+    assert r.headers["X-Request-ID"]
+
+
+def test_policy_conflict_names_the_policy(client, pid):
+    r = client.post("/v1/suggestions", json={"product_id": pid, "policy": {
+        "cost": 100, "min_margin": 0.5, "ceiling": 120}})
+    assert r.status_code == 422 and r.json()["field"] == "policy"
+
+
+def test_unhandled_error_is_a_logged_500_with_request_id_and_connection_close(
+        base_url, monkeypatch, tiny_service, pid, caplog):
+    def boom(_pid):
+        raise RuntimeError("injected failure")
+    monkeypatch.setattr(tiny_service, "product", boom)
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": MERCHANT}) as c:
+        r = c.get(f"/v1/products/{pid}", headers={"X-Request-ID": "trace-123"})
+        assert r.status_code == 500 and r.headers["connection"] == "close"
+        assert r.json() == {"error": "internal error (request id trace-123); it is logged",
+                            "field": None, "request_id": "trace-123"}
+        assert r.headers["X-Request-ID"] == "trace-123"
+        assert "injected failure" not in r.text
+        assert c.get("/healthz").status_code == 200           # the client's next request works
+    assert any("trace-123" in rec.getMessage() for rec in caplog.records)
+
+
+def test_limits_body_batch_and_deadline(tiny_service, pid):
+    from fastapi.testclient import TestClient
+
+    key = "limits-key-0123456789ab"
+    app = create_app(tiny_service, ApiSettings(api_keys={key: "merchant"}, max_body_bytes=4096,
+                                               batch_max_explained=2, deadline_s=1e-6))
+    with TestClient(app, headers={"X-API-Key": key}) as c:
+        r = c.post("/v1/suggestions", content=b"x" * 5000,
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["field"] == "body"
+        assert r.headers["connection"] == "close"
+
+        def chunked():
+            yield b'{"product_id": "'
+            yield b"p" * 5000
+            yield b'"}'
+        r = c.post("/v1/suggestions", content=chunked(),
+                   headers={"Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["field"] == "body"
+        items = [{"product_id": pid}] * 3
+        r = c.post("/v1/suggestions/batch", json={"items": items, "explain": True})
+        assert r.status_code == 422 and r.json()["field"] == "items" and "at most 2" in r.text
+        r = c.post("/v1/suggestions/batch", json={"items": [{"product_id": pid}] * 70})
+        res = r.json()["results"]
+        assert [x["index"] for x in res] == list(range(70))
+        assert all(x["suggestion"] for x in res[:64])           # the first chunk finished
+        assert all(x["error"].startswith("timeout:") for x in res[64:])

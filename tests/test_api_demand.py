@@ -11,7 +11,7 @@ from assistant.suggestion_store import SuggestionStore
 from graph.adapters import load_path
 from tests.conftest import live_server
 
-KEY = "merchant-key"
+KEY = "merchant-key-for-tests-01"
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_errors(client, base_url, service, pid):
 def test_suggestion_over_http_is_demand_aware(client, service, pid):
     cost = round(service.demand.estimate(pid).price_range[0] * 0.6, 2)
     r = client.post("/v1/suggestions", json={"product_id": pid, "explain": False,
-                                             "policy": {"cost": cost, "min_margin": 0.1}})
+                                             "policy": {"cost": cost, "min_markup": 0.1}})
     assert r.status_code == 200, r.text
     b = r.json()
     assert b["mode"] == "demand-aware" and b["evidence"]["elasticity"]["rule"] == "profit_optimum"
@@ -114,7 +114,7 @@ def test_suggestion_over_http_is_demand_aware(client, service, pid):
 def test_inventory_asks_for_the_clearance_price(client, service, pid):
     est = service.demand.estimate(pid)
     cost = round(est.price_range[0] * 0.6, 2)
-    base = {"product_id": pid, "explain": False, "policy": {"cost": cost, "min_margin": 0.1}}
+    base = {"product_id": pid, "explain": False, "policy": {"cost": cost, "min_markup": 0.1}}
     plain = client.post("/v1/suggestions", json=base).json()
     monthly = plain["evidence"]["elasticity"]["expected"]["units"]
     stock = round(3 * monthly, 1)                     # three months' sales to clear in 30 days

@@ -14,8 +14,8 @@ from assistant.http.app import ApiSettings, create_app
 from assistant.service import PricingService
 from tests.conftest import live_server, service_on_store_copy
 
-MERCHANT, CURATOR = "merchant-key", "curator-key"
-ACTOR = "curator:cura"
+MERCHANT, CURATOR = "merchant-key-for-tests-01", "curator-key-for-tests-001"
+ACTOR = "curator:cura"   # the key's configured name, never key characters
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,8 @@ def svc(tiny_service, tmp_path_factory) -> PricingService:
 
 @pytest.fixture(scope="module")
 def base_url(svc):
-    app = create_app(svc, ApiSettings(api_keys={MERCHANT: "merchant", CURATOR: "curator"}))
+    app = create_app(svc, ApiSettings(api_keys={MERCHANT: "merchant", CURATOR: "curator"},
+                                      key_names={MERCHANT: "shop", CURATOR: "cura"}))
     with live_server(app) as url:
         yield url
 
@@ -141,7 +142,9 @@ def test_rename_merge_link_are_audited(cur, merchant, picks, svc):
     a, b = picks["brands"][1], picks["brands"][2]
     aid, bid = f"brand:{a.lower()}", f"brand:{b.lower()}"
     n_a = int((svc.products["brand"] == a).sum())
-    r = _op(cur, "rename_node", {"node": aid, "new_name": a + " Renamed"}, reason="typo")
+    v = merchant.get(f"/v1/graph/nodes/{aid}").json()["version"]
+    r = _op(cur, "rename_node", {"node": aid, "new_name": a + " Renamed"}, reason="typo",
+            expected=v)
     assert r.status_code == 200, r.text
     renamed = r.json()
     new_id = f"brand:{a.lower()} renamed"
@@ -151,7 +154,7 @@ def test_rename_merge_link_are_audited(cur, merchant, picks, svc):
     assert r.status_code == 200, r.text
     merged = r.json()
     pid = picks["others"][0]
-    r = _op(cur, "link_category", {"product": pid, "category": picks["cheap"]})
+    r = _op(cur, "link_category", {"product": pid, "category": picks["cheap"]}, force=True)
     assert r.status_code == 200, r.text
     linked = r.json()
     assert merchant.get(f"/v1/graph/nodes/{new_id}").status_code == 404
@@ -219,7 +222,7 @@ def test_stale_version_is_a_conflict_and_nothing_is_lost(cur, merchant, picks):
 
 def test_revert_and_refused_revert(cur, merchant, picks):
     bid = f"brand:{picks['brands'][4].lower()}"
-    first = _op(cur, "update_node", {"node": bid, "changes": {"origin": "IN"}}).json()
+    first = _op(cur, "update_node", {"node": bid, "changes": {"origin": "IN"}}, force=True).json()
     r = cur.post(f"/v1/graph/audit/{first['audit_id']}/revert", json={"reason": "wrong"})
     assert r.status_code == 200, r.text
     assert r.json()["op"] == "revert" and "origin" not in merchant.get(
@@ -230,8 +233,8 @@ def test_revert_and_refused_revert(cur, merchant, picks):
     assert r.status_code == 422 and "already reverted" in r.json()["error"]
     assert r.json()["field"] == "audit_id"
     # The state moved on: reverting the older edit is refused, naming the later one.
-    one = _op(cur, "update_node", {"node": bid, "changes": {"origin": "CN"}}).json()
-    two = _op(cur, "update_node", {"node": bid, "changes": {"origin": "US"}}).json()
+    one = _op(cur, "update_node", {"node": bid, "changes": {"origin": "CN"}}, force=True).json()
+    two = _op(cur, "update_node", {"node": bid, "changes": {"origin": "US"}}, force=True).json()
     r = cur.post(f"/v1/graph/audit/{one['audit_id']}/revert")
     assert r.status_code == 422 and f"#{two['audit_id']}" in r.json()["error"]
     assert merchant.get(f"/v1/graph/nodes/{bid}").json()["attrs"]["origin"] == "US"
@@ -256,21 +259,21 @@ def test_bad_input_names_the_field(cur, merchant, picks, svc, case):
     if case == "op":
         r = _op(cur, "explode", {})
     elif case == "price":
-        r = _op(cur, "add_offer", {**offer, "price": -5})
+        r = _op(cur, "add_offer", {**offer, "price": -5}, force=True)
     elif case == "currency":
-        r = _op(cur, "add_offer", {**offer, "currency": "XYZ"})
+        r = _op(cur, "add_offer", {**offer, "currency": "XYZ"}, force=True)
     elif case == "new_parent":
         root, child = _root_and_child(svc)
-        r = _op(cur, "reparent_category", {"category": root, "new_parent": child})
+        r = _op(cur, "reparent_category", {"category": root, "new_parent": child}, force=True)
         assert "cycle" in r.json()["error"]
     elif case == "actor":  # the audit's "who" comes from the key, never from the request
         r = _op(cur, "add_brand", {"name": "Forged", "actor": "someone-else"})
     elif case == "new_name":
-        r = _op(cur, "rename_node", {"node": f"product:{pid}"})
+        r = _op(cur, "rename_node", {"node": f"product:{pid}"}, force=True)
     elif case == "expected":
         r = _op(cur, "add_brand", {"name": "Stale"}, expected="3")
     elif case == "bulk_rows":
-        r = cur.post("/v1/graph/bulk", json={"rows": [
+        r = cur.post("/v1/graph/bulk", json={"force": True, "rows": [
             {"op": "add_offer", "product_id": pid, "competitor": comp, "price": 5,
              "currency": "INR", "observed_at": "2031-02-01"},
             {"op": "add_offer", "product_id": pid, "competitor": comp, "price": -1,
@@ -278,7 +281,7 @@ def test_bad_input_names_the_field(cur, merchant, picks, svc, case):
         assert r.json()["rows"][0]["row"] == 2
     else:
         r = cur.post("/v1/graph/bulk", content="op,category_path\nlink_category,A > B\n",
-                     headers={"Content-Type": "text/csv"})
+                     params={"force": "true"}, headers={"Content-Type": "text/csv"})
     want = {"bulk_rows": "price", "bulk_csv": "product_id"}.get(case, case)
     assert r.status_code == 422, r.text
     assert r.json()["field"] == want and r.json()["error"]
@@ -295,6 +298,10 @@ def test_bulk_csv_dry_run_then_commit(cur, merchant, picks, svc):
     assert r.json()["dry_run"] and sorted(r.json()["impact"]["direct"]) == sorted(pids)
     assert all(svc.products.loc[p, "brand"] != brand for p in pids)
     r = cur.post("/v1/graph/bulk", content=csv_text, params={"reason": "brand sheet"},
+                 headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422 and r.json()["field"] == "expected"   # a commit must say so
+    r = cur.post("/v1/graph/bulk", content=csv_text,
+                 params={"reason": "brand sheet", "force": "true"},
                  headers={"Content-Type": "text/csv"})
     assert r.status_code == 200, r.text
     assert r.json()["op"] == "bulk_import" and r.json()["params"]["rows"] == 2
@@ -316,3 +323,111 @@ def test_without_a_graph_store_edits_answer_503(tiny_service):
     for p in ("/v1/graph/nodes", "/v1/graph/nodes/{node_id}", "/v1/graph/ops", "/v1/graph/bulk",
               "/v1/graph/audit", "/v1/graph/audit/{audit_id}/revert", "/v1/graph/quality"):
         assert p in paths, sorted(paths)
+
+
+# --------------------------------------------------------------------------- hardening (issue 19)
+
+def test_edits_need_expected_or_force(cur, merchant, picks):
+    bid = f"brand:{picks['brands'][6].lower()}"
+    n_audit = len(_audit(merchant, limit=1000))
+    v = merchant.get(f"/v1/graph/nodes/{bid}").json()["version"]
+    r = _op(cur, "update_node", {"node": bid, "changes": {"note": "blind"}})
+    assert r.status_code == 422 and r.json()["field"] == "expected", r.text
+    assert "force" in r.json()["error"]
+    assert len(_audit(merchant, limit=1000)) == n_audit       # nothing written
+    assert _op(cur, "update_node", {"node": bid, "changes": {"note": "preview"}},
+               dry_run=True).status_code == 200            # a preview changes nothing: no lock
+    r = _op(cur, "update_node", {"node": bid, "changes": {"note": "forced"}}, force=True)
+    assert r.status_code == 200 and r.json()["versions"][bid] == v + 1
+    r = cur.post("/v1/graph/bulk", json={"rows": [{"op": "unlink_brand",
+                                                   "product_id": picks["others"][5]}]})
+    assert r.status_code == 422 and r.json()["field"] == "expected"
+    assert _op(cur, "add_brand", {"name": "Brand New Name"}).status_code == 200  # creates: no lock
+
+
+def test_idempotency_key_makes_a_lost_response_safe_to_retry(cur, merchant, picks):
+    bid = f"brand:{picks['brands'][7].lower()}"
+    n_audit = len(_audit(merchant, limit=1000))
+    body = {"op": "update_node", "params": {"node": bid, "changes": {"note": "once"}},
+            "force": True}
+    first = cur.post("/v1/graph/ops", json=body, headers={"Idempotency-Key": "edit-0001"})
+    again = cur.post("/v1/graph/ops", json=body, headers={"Idempotency-Key": "edit-0001"})
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert again.json()["audit_id"] == first.json()["audit_id"]
+    assert again.json()["versions"] == first.json()["versions"]
+    assert len(_audit(merchant, limit=1000)) == n_audit + 1      # applied once
+    other = {**body, "params": {"node": bid, "changes": {"note": "twice"}}}
+    r = cur.post("/v1/graph/ops", json=other, headers={"Idempotency-Key": "edit-0001"})
+    assert r.status_code == 422 and r.json()["field"] == "Idempotency-Key"
+    csv_text = f"op,product_id,brand\nlink_brand,{picks['others'][6]},{picks['brands'][7]}\n"
+    posts = [cur.post("/v1/graph/bulk", content=csv_text, params={"force": "true"},
+                      headers={"Content-Type": "text/csv", "Idempotency-Key": "bulk-0001"})
+             for _ in range(2)]
+    assert [p.status_code for p in posts] == [200, 200]
+    assert posts[0].json()["audit_id"] == posts[1].json()["audit_id"]
+    assert len(_audit(merchant, limit=1000)) == n_audit + 2
+
+
+def test_audit_names_keys_never_shows_key_characters(svc, tmp_path):
+    """A key configured without a name is recorded as a salted hash of it."""
+    unnamed = "zq9-unnamed-curator-key-77"
+    app = create_app(svc, ApiSettings(api_keys={unnamed: "curator"}))
+    with TestClient(app, headers={"X-API-Key": unnamed}) as c:
+        r = _op(c, "add_brand", {"name": "Hash Actor Brand"})
+        assert r.status_code == 200, r.text
+        e = _audit(c, node="brand:hash actor brand")[0]
+    assert e["actor"].startswith("curator:key-") and unnamed[:4] not in e["actor"]
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"product_id": "product:X1", "title": "Prefixed"}, "product_id"),
+    ({"product_id": "p" * 300, "title": "Long id"}, "product_id"),
+    ({"product_id": "fuzz-title", "title": "t" * 10_000}, "title"),
+    ({"product_id": "fuzz-nul", "title": "bo\x00at"}, "title"),
+])
+def test_curation_refuses_what_the_api_could_not_serve(cur, merchant, picks, params, field):
+    """issue 19 (1, 8): such a product made every preview, its suggestions and any batch
+    holding it fail with 500 until it was reverted."""
+    r = _op(cur, "add_product", params)
+    assert r.status_code == 422 and r.json()["field"] == field, r.text
+    assert len(r.text) < 4000                                  # the input is not echoed whole
+    r = _op(cur, "add_brand", {"name": "Preview Still Works"}, dry_run=True)
+    assert r.status_code == 200
+    r = _op(cur, "link_brand", {"product": picks["others"][7], "brand": "bo\x00at"}, force=True)
+    assert r.status_code == 422 and r.json()["field"] == "brand"  # was: resolved to brand:boat
+    assert "control character" in r.json()["error"]
+
+
+def test_csv_field_over_the_csv_limit_is_a_422_and_the_connection_lives(cur, merchant):
+    text = "op,product_id,brand\nlink_brand,x," + "b" * 140_000 + "\n"
+    r = cur.post("/v1/graph/bulk", content=text, params={"force": "true"},
+                 headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422 and r.json()["field"] == "body", r.text
+    assert cur.get("/v1/graph/nodes", params={"q": "a", "limit": 1}).status_code == 200
+
+
+def test_curator_key_schemathesis_on_a_store(base_url):
+    """issue 11: the /v1/graph edit handlers fuzzed with a curator key on a service that has
+    a graph store (they run, rather than answering 403/503): never a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
+    ops = [r.ok() for r in schema.get_all_operations()]
+    ops = [o for o in ops if o.path.startswith("/v1/graph")]
+    assert len(ops) >= 7
+    failures: list[str] = []
+    for op in ops:
+        @settings(max_examples=6, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=op.as_strategy())
+        def run(case) -> None:
+            r = case.call(base_url=base_url, headers={"X-API-Key": CURATOR}, timeout=120)
+            if r.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {r.status_code} "
+                                f"{r.text[:200]}")
+            elif r.status_code >= 400:
+                assert set(r.json()) >= {"error", "field"}, r.text[:200]
+        run()
+    assert not failures, failures[:5]

@@ -41,7 +41,7 @@ def test_migration_adds_table_and_index_and_keeps_graph_schema(tmp_path):
     path = tmp_path / "g.sqlite"
     with GraphStore(path) as store:                       # a store from before curation
         store.save(tiny())
-        assert ensure_audit_schema(store.conn) == 0       # found none, created v1
+        assert ensure_audit_schema(store.conn) == 0       # found none, created the latest
         assert ensure_audit_schema(store.conn) == AUDIT_SCHEMA_VERSION   # idempotent
         meta = dict(store.conn.execute("SELECT key, value FROM meta"))
         assert meta["audit_schema_version"] == str(AUDIT_SCHEMA_VERSION)
@@ -56,6 +56,28 @@ def test_migration_adds_table_and_index_and_keeps_graph_schema(tmp_path):
         assert store.conn.execute("SELECT count(*) FROM audit").fetchone()[0] == 1
     with GraphStore(path) as store:                       # GraphStore still opens it
         assert store.load().number_of_edges() == 1
+
+
+def test_v1_trail_migrates_to_v2_with_idempotency_keys(tmp_path):
+    from graph.audit import _DDL_V1, find_idempotent
+
+    path = tmp_path / "g.sqlite"
+    with GraphStore(path) as store:                       # a store with a v1 audit table
+        store.save(tiny())
+        store.conn.executescript(_DDL_V1)
+        store.conn.execute("INSERT INTO meta VALUES ('audit_schema_version', '1')")
+        store.conn.execute("INSERT INTO audit (at, actor, op, params, before, after) VALUES "
+                           "('t', 'a', 'x', '{}', '{}', '{}')")
+        store.conn.commit()
+        assert ensure_audit_schema(store.conn) == 1
+        assert read_entry(store.conn, 1).op == "x"        # the old trail is kept
+        eid = write_entry(store.conn, at="t", actor="a", op="y", params={}, nodes=[], edges=[],
+                          reason=None, idempotency_key="k1", request_digest="d")
+        assert find_idempotent(store.conn, "k1") == (eid, "a", "d")
+        assert find_idempotent(store.conn, "k2") is None
+        with pytest.raises(sqlite3.IntegrityError):       # a key is used once
+            write_entry(store.conn, at="t", actor="a", op="y", params={}, nodes=[], edges=[],
+                        reason=None, idempotency_key="k1")
 
 
 def test_newer_audit_schema_is_refused(tmp_path):

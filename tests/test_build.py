@@ -7,6 +7,7 @@ import networkx as nx
 import pandas as pd
 import pytest
 
+from graph.adapters import load_path
 from graph.build import BuildError, add_edges_fast, build_graph
 from graph.contracts import Catalog
 from graph.schema import EdgeType, NodeType, node_id, offer_key
@@ -221,10 +222,7 @@ def test_bad_input_names_the_row(table, change, message):
 
 
 def test_demo_catalog_builds(demo_dir):
-    adapters = pytest.importorskip("graph.adapters")
-    if not demo_dir.exists():
-        pytest.skip("data/demo not there yet")
-    cat = adapters.load_path(demo_dir)
+    cat = load_path(demo_dir)
     g = build_graph(cat)
     nodes, _ = _by_type(g)
     assert nodes["product"] == len(cat.products)

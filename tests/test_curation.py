@@ -855,3 +855,17 @@ def test_sigkill_mid_bulk_import_leaves_the_store_consistent(tmp_path):
         assert t.loc["p0", "category_path"] == "Shop > Aisle 1"
         assert t.loc["p2", "category_path"] == "Shop > Aisle 0"
     assert_consistent(db)
+
+
+def test_idempotency_key_replays_the_stored_outcome(cur):
+    r = cur.update_node("brand:acme", {"origin": "IN"}, idempotency_key="k-1")
+    again = cur.update_node("brand:acme", {"origin": "IN"}, idempotency_key="k-1")
+    assert again.replayed and not r.replayed and again.audit_id == r.audit_id
+    assert again.versions == r.versions and again.summary() == r.summary()
+    assert n_audit(cur) == 1 and cur.version("brand:acme") == r.versions["brand:acme"]
+    with pytest.raises(CurationError, match="already used for another request"):
+        cur.update_node("brand:acme", {"origin": "CN"}, idempotency_key="k-1")
+    with pytest.raises(CurationError, match="already used"):
+        cur.update_node("brand:acme", {"origin": "IN"}, idempotency_key="k-1", actor="bob")
+    p = cur.update_node("brand:acme", {"origin": "US"}, idempotency_key="k-1", dry_run=True)
+    assert p.dry_run and not p.replayed                    # previews never use the key

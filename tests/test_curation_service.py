@@ -97,7 +97,10 @@ def test_commit_refreshes_the_service_and_errors_are_curation_errors(svc):
     cs.apply("update_node", {"node": nid, "changes": {"price": 1234.5}}, actor="t", expected=v)
     assert svc.products.at[pid, "price"] == 1234.5          # live at once
     assert cs.audit(node=nid).entries[0].actor == "t"
-    with pytest.raises(CurationError):
-        cs.apply("update_node", {"node": nid, "changes": {"price": -1}}, actor="t")
+    with pytest.raises(CurationError, match="price must be greater than 0"):
+        cs.apply("update_node", {"node": nid, "changes": {"price": -1}}, actor="t", force=True)
+    with pytest.raises(CurationError, match="expected: give the version") as exc:
+        cs.apply("update_node", {"node": nid, "changes": {"price": 99.0}}, actor="t")
+    assert exc.value.field == "expected" and svc.products.at[pid, "price"] == 1234.5
     with pytest.raises(ValueError, match="unknown curation operation"):
         cs.apply("_run", {}, actor="t")

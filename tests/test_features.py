@@ -173,6 +173,31 @@ def test_competitor_features_and_evidence(graph, fitted):
     assert every.competitor_evidence(graph, "k1")["median"] == 780.0
 
 
+def test_stale_offers_are_shown_and_stop_counting(graph, fitted, monkeypatch):
+    from datetime import date
+
+    from graph.features import OFFER_MAX_AGE_ENV, offer_age_days
+
+    as_of = date(2023, 3, 11)
+    assert offer_age_days("2023-03-01", as_of) == 10 and offer_age_days(None, as_of) is None
+    # ShopB's offer (2023-02-01, 38 days old) is stale at 30 days; ShopA's latest is not
+    ev = fitted.competitor_evidence(graph, "k1", max_age_days=30, as_of=as_of)
+    assert ev["count"] == 1 and ev["median"] == 760.0
+    assert ev["stale"] == 3  # ShopA's older offer, ShopB, ShopC (GBP)
+    shown = {(o["competitor"], o["stale"], o["age_days"]) for o in ev["offers"]}
+    assert ("ShopB", True, 38) in shown and ("ShopA", False, 10) in shown
+    assert fitted.competitor_evidence(graph, "k1", max_age_days=None)["count"] == 2
+    # configured by environment: the model's competitor features drop them too (today is
+    # years after 2023, so every dated offer is stale at 30 days)
+    monkeypatch.setenv(OFFER_MAX_AGE_ENV, "30")
+    x = fitted.transform(graph, ["k1"])
+    assert x.loc["k1", "comp_count"] == 0 and np.isnan(x.loc["k1", "comp_median"])
+    assert fitted.competitor_evidence(graph, "k1")["count"] == 0
+    monkeypatch.setenv(OFFER_MAX_AGE_ENV, "soon")
+    with pytest.raises(ValueError, match=OFFER_MAX_AGE_ENV):
+        fitted.competitor_evidence(graph, "k1")
+
+
 def test_currencies_are_never_mixed():
     g = catalog_graph([("a", "Toys", "Lego", 100.0, "GBP"), ("b", "Toys", "Lego", 110.0, "GBP"),
                        ("c", "Toys", "Lego", 9000.0, "INR"), ("d", "Toys", "Lego", 9500.0, "INR"),

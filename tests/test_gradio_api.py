@@ -20,8 +20,8 @@ ENDPOINTS = {"/chat", "/suggest", "/what_if",
 
 
 @pytest.fixture(scope="module")
-def svc(tiny_service, tmp_path_factory):
-    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("gradio_api"))
+def svc(tiny_service, demo_demand, tmp_path_factory):
+    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("gradio_api"), demo_demand)
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +30,17 @@ def ui_url(svc):
         yield url + "/ui/"
 
 
+def _client(url: str) -> Client:
+    # analytics off: the client would otherwise post telemetry (the default is on)
+    return Client(url, verbose=False, analytics_enabled=False)
+
+
 @pytest.fixture
 def client(ui_url):
     """A new client: its own Gradio session (its own chat, last suggestion)."""
-    return Client(ui_url, verbose=False)
+    c = _client(ui_url)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +72,9 @@ def test_chat_answers_the_new_reply_and_keeps_the_session(client, ui_url, produc
     why = client.predict("why?", api_name="/chat")          # a follow-up in the same session
     assert "I suggest" not in why and why != first and "Ask me about a product first" not in why
     # another client is another session: no product in context
-    other = Client(ui_url, verbose=False).predict("why?", api_name="/chat")
-    assert "Ask me about a product first" in other
+    other = _client(ui_url)
+    assert "Ask me about a product first" in other.predict("why?", api_name="/chat")
+    other.close()
 
 
 def test_suggest_then_what_if_in_one_session(client, svc):
@@ -99,3 +107,27 @@ def test_suggest_names_the_bad_field(client, svc):
                          ending="none", product_id="", what_if_price=0, api_name="/suggest")
     assert "Unit cost: must be 0 or more, got -5." in out[0]
     assert svc.store.counts()["suggestions"] == before
+
+
+def test_curation_search_load_preview_commit_revert(client, svc):
+    from graph.schema import node_id
+
+    sizes = svc.products.groupby("brand").size()
+    brand = sorted(b for b, n in sizes.items() if n >= 2 and b.isascii() and b.isalnum())[-1]
+    bid, new_id = node_id("brand", brand), node_id("brand", f"{brand} Official")
+    found = client.predict(node_type="brand", text=brand.lower(), api_name="/curate_search")
+    assert bid in [row[0] for row in found["data"]]
+    details, *_ = client.predict(nid=bid, scope="all", api_name="/curate_load")
+    assert bid in details
+    edit = {"act": "Rename", "val": f"{brand} Official", "attr": "price", "comp": "", "pr": None,
+            "cur": "INR", "obs": "", "rep": False, "name": "api", "k": "", "why": "gradio_client",
+            "scope": "all"}
+    status, impact, *_ = client.predict(**edit, api_name="/curate_preview")
+    assert status.startswith("**Preview only — nothing saved.**") and bid in svc.graph
+    status, *_ = client.predict(**edit, api_name="/curate_commit")
+    audit = int(re.search(r"Saved as audit #(\d+)", status).group(1))
+    assert new_id in svc.graph and bid not in svc.graph                 # the live service follows
+    status, trail = client.predict(aid=audit, name="api", k="", why="undo", scope="all",
+                                   api_name="/curate_revert")
+    assert f"Reverted audit #{audit}" in status and bid in svc.graph and new_id not in svc.graph
+    assert "rename_node" in [row[trail["headers"].index("op")] for row in trail["data"]]

@@ -29,7 +29,7 @@ def rules(result):
 
 
 def test_floor_raises_price_to_cost_plus_margin():
-    r = apply_guardrails(900, GuardrailPolicy(cost=1000, min_margin=0.15))
+    r = apply_guardrails(900, GuardrailPolicy(cost=1000, min_markup=0.15))
     assert r.final_price == 1150.0
     assert r.applied == [
         AppliedRule("floor", 900.0, 1150.0, "raised to floor 1,150.00 (cost 1,000 × 1.15)")
@@ -38,21 +38,21 @@ def test_floor_raises_price_to_cost_plus_margin():
 
 
 def test_floor_needs_both_cost_and_margin():
-    r = apply_guardrails(10, GuardrailPolicy(min_margin=0.2))
+    r = apply_guardrails(10, GuardrailPolicy(min_markup=0.2))
     assert r.final_price == 10.0 and "floor" not in r.active
-    assert r.skipped == ["floor: min_margin is set but no cost is known"]
+    assert r.skipped == ["floor: min_markup is set but no cost is known"]
     r = apply_guardrails(10, GuardrailPolicy(cost=50))
-    assert r.final_price == 10.0 and r.skipped == ["floor: cost is set but no min_margin"]
+    assert r.final_price == 10.0 and r.skipped == ["floor: cost is set but no min_margin or min_markup"]
 
 
 def test_float_noise_in_floor_does_not_cost_a_minor_unit():
     # 1000 × 1.15 is 1149.9999999999998 in floats; the floor must still be 1,150.00.
-    r = apply_guardrails(1000, GuardrailPolicy(cost=1000, min_margin=0.15))
+    r = apply_guardrails(1000, GuardrailPolicy(cost=1000, min_markup=0.15))
     assert r.final_price == 1150.0
-    assert check(1150.0, GuardrailPolicy(cost=1000, min_margin=0.15)) == []
-    assert check(1149.99, GuardrailPolicy(cost=1000, min_margin=0.15)) != []
+    assert check(1150.0, GuardrailPolicy(cost=1000, min_markup=0.15)) == []
+    assert check(1149.99, GuardrailPolicy(cost=1000, min_markup=0.15)) != []
     # 100 × 1.1 is 110.00000000000001: rounding it up naively would give 110.01.
-    assert apply_guardrails(100, GuardrailPolicy(cost=100, min_margin=0.1)).final_price == 110.0
+    assert apply_guardrails(100, GuardrailPolicy(cost=100, min_markup=0.1)).final_price == 110.0
 
 
 def test_map_is_a_lower_bound():
@@ -112,7 +112,7 @@ def test_price_is_rounded_to_minor_units():
 
 
 def test_all_rules_together_use_the_interval_intersection():
-    policy = GuardrailPolicy(cost=80, min_margin=0.25, map_price=95, ceiling=140, max_change=0.2,
+    policy = GuardrailPolicy(cost=80, min_markup=0.25, map_price=95, ceiling=140, max_change=0.2,
                              max_above_cheapest=0.1)
     # lower = max(100 floor, 95 MAP, 96 max_change) = 100; upper = min(140, 144, 132) = 132
     r = apply_guardrails(150, policy, current_price=120, cheapest_competitor=120)
@@ -132,7 +132,7 @@ def test_policy_can_be_a_mapping():
 
 
 def test_conflict_names_the_rules_and_their_values():
-    policy = GuardrailPolicy(cost=1000, min_margin=0.15, ceiling=1100)
+    policy = GuardrailPolicy(cost=1000, min_markup=0.15, ceiling=1100)
     with pytest.raises(GuardrailConflict) as err:
         apply_guardrails(1050, policy)
     assert str(err.value) == (
@@ -166,8 +166,8 @@ def test_conflict_when_no_whole_minor_unit_fits():
     "bad",
     [
         {"cost": -1},
-        {"min_margin": -0.1},
-        {"min_margin": 15},
+        {"min_markup": -0.1}, {"min_margin": 1.0},
+        {"min_markup": 15},
         {"max_change": 0},
         {"max_change": 1.5},
         {"ceiling": 0},
@@ -207,7 +207,7 @@ def test_bad_inputs_raise_naming_the_argument(kwargs, name):
 
 
 def test_check_lists_each_violated_rule():
-    policy = GuardrailPolicy(cost=100, min_margin=0.2, ceiling=200, max_change=0.1, ending=".99")
+    policy = GuardrailPolicy(cost=100, min_markup=0.2, ceiling=200, max_change=0.1, ending=".99")
     assert check(150, policy, current_price=150) == []
     out = check(110, policy, current_price=150)
     assert out == [
@@ -273,7 +273,7 @@ money = st.floats(min_value=0.01, max_value=20_000, allow_nan=False)
 policies = st.builds(
     GuardrailPolicy,
     cost=st.none() | st.floats(min_value=0, max_value=10_000),
-    min_margin=st.none() | st.floats(min_value=0, max_value=2),
+    min_markup=st.none() | st.floats(min_value=0, max_value=2),
     map_price=st.none() | money,
     ceiling=st.none() | money,
     max_change=st.none() | st.floats(min_value=0.001, max_value=1),
@@ -289,8 +289,8 @@ def independent_range(policy, current, cheapest):
     """The allowed range written out from the rules, not via the module's Bound objects."""
     lower = [0.01]
     upper = []
-    if policy.cost is not None and policy.min_margin is not None:
-        lower.append(policy.cost * (1 + policy.min_margin))
+    if policy.cost is not None and policy.min_markup is not None:
+        lower.append(policy.cost * (1 + policy.min_markup))
     if policy.map_price is not None:
         lower.append(policy.map_price)
     if policy.ceiling is not None:
@@ -356,9 +356,19 @@ def test_price_inside_all_bounds_is_unchanged(policy, current, cheapest, data):
 
 
 def test_bounds_reports_active_rules_and_skips():
-    found, skipped = bounds({"cost": 10, "min_margin": 0.5, "max_change": 0.2}, None, 9.0)
+    found, skipped = bounds({"cost": 10, "min_markup": 0.5, "max_change": 0.2}, None, 9.0)
     assert [(b.rule, b.side, b.value) for b in found] == [
         ("positive", "lower", 0.01),
         ("floor", "lower", 15.0),
     ]
     assert skipped == ["max_change: no current_price given"]
+
+
+def test_min_margin_is_a_share_of_the_price_and_min_markup_is_over_cost():
+    # margin = (price − cost) / price: 25 % of the price on a cost of 2,000 needs 2,666.67
+    assert apply_guardrails(100, GuardrailPolicy(cost=2000, min_margin=0.25)).final_price == 2666.67
+    # markup = (price − cost) / cost: 25 % over a cost of 2,000 needs 2,500
+    assert apply_guardrails(100, GuardrailPolicy(cost=2000, min_markup=0.25)).final_price == 2500.0
+    # both: the higher floor holds
+    both = GuardrailPolicy(cost=2000, min_margin=0.25, min_markup=0.25)
+    assert apply_guardrails(100, both).final_price == 2666.67

@@ -116,3 +116,26 @@ def test_cli_reprice_twice_moves_nothing_the_second_time(tiny_artifact, tmp_path
     assert r2["checked"] == r1["checked"] and r2["moved"] == 0
     bad = runner.invoke(app, ["reprice", "--since", "yesterday"])
     assert bad.exit_code == 2
+
+
+def test_reprice_on_the_batch_engine_gives_the_same_report(service, pid, tiny_artifact, tmp_path):
+    from assistant.batch import LocalEngine, ScoreSettings, suggest_with_engine
+
+    _offer(service, pid, _competitor(service, pid), 2.0, "2032-01-01")
+    settings = ScoreSettings(artifact=str(tiny_artifact), policy=MATCH_CHEAPEST.policy,
+                             k_comparables=MATCH_CHEAPEST.k_comparables)
+    engine = LocalEngine(service=service)  # the engine path (blocks, Parquet) on this graph
+    calls = []
+
+    def on_engine(ids):
+        calls.append(list(ids))
+        return suggest_with_engine(ids, settings, engine, tmp_path / "work")
+
+    direct = reprice(service, "2032-01-01", MATCH_CHEAPEST, store=False).to_dict()
+    batch = reprice(service, "2032-01-01", MATCH_CHEAPEST, store=False,
+                    suggest_many=on_engine).to_dict()
+    assert calls == [[pid]]
+    for d in (direct, batch):
+        for item in d["items"]:
+            item.pop("suggestion_id")
+    assert batch == direct and direct["items"][0]["after"] == 2.0

@@ -71,7 +71,7 @@ def test_cost_floor_and_guardrail_steps(tiny_service):
     base = tiny_service.suggest(pid, SuggestOptions(explain=False))
     cost = base.model_price * 2
     s = tiny_service.suggest(
-        pid, SuggestOptions(explain=False, policy=GuardrailPolicy(cost=cost, min_margin=0.1)))
+        pid, SuggestOptions(explain=False, policy=GuardrailPolicy(cost=cost, min_markup=0.1)))
     assert s.recommended_price >= round(cost * 1.1, 2) - 0.01
     assert any(g.rule == "floor" and g.after > g.before for g in s.guardrails)
     assert s.model_price == base.model_price  # the model itself did not move
@@ -81,7 +81,7 @@ def test_inconsistent_policy_is_rejected(tiny_service):
     pid = _priced_id(tiny_service)
     with pytest.raises(GuardrailConflict, match="floor"):
         tiny_service.suggest(pid, SuggestOptions(
-            explain=False, policy=GuardrailPolicy(cost=100, min_margin=0.5, ceiling=120)))
+            explain=False, policy=GuardrailPolicy(cost=100, min_markup=0.5, ceiling=120)))
 
 
 def test_abstains_when_interval_too_wide(tiny_service):
@@ -134,7 +134,7 @@ def test_batch_is_stored(tiny_service):
 def test_batch_keeps_errors_with_their_items(tiny_service):
     p = tiny_service.products
     good = sorted(p.index[p["price"].notna()])[:3]
-    conflict = SuggestOptions(explain=False, policy=GuardrailPolicy(cost=100, min_margin=0.5,
+    conflict = SuggestOptions(explain=False, policy=GuardrailPolicy(cost=100, min_markup=0.5,
                                                                      ceiling=120))
     opts = [SuggestOptions(explain=False), SuggestOptions(explain=False), conflict,
             SuggestOptions(explain=False)]

@@ -1,4 +1,8 @@
-"""Tests for graph.store: run with `.venv/bin/pytest tests/test_store.py -q`."""
+"""Tests for graph.store: run with `.venv/bin/pytest tests/test_store.py -q`.
+
+The round trip, replace, failed-save and version tests run on SQLite and on a throwaway
+PostgreSQL server (``store_location``, tests/conftest.py); file-level checks are SQLite's.
+"""
 from __future__ import annotations
 
 import sqlite3
@@ -7,11 +11,12 @@ import networkx as nx
 import pandas as pd
 import pytest
 
+from graph.adapters import load_path
 from graph.build import build_graph
 from graph.contracts import Catalog
 from graph.io import graph_diff
 from graph.schema import SCHEMA_VERSION
-from graph.store import GraphStore, SchemaVersionError
+from graph.store import GraphStore, SchemaVersionError, bump_graph_version, loaded_version
 
 
 def built_graph() -> nx.MultiDiGraph:
@@ -33,7 +38,7 @@ def built_graph() -> nx.MultiDiGraph:
     return build_graph(Catalog(products=products, offers=offers, reviews=reviews))
 
 
-def odd_graph() -> nx.MultiDiGraph:
+def odd_graph(int_key: bool = True) -> nx.MultiDiGraph:
     """Every attribute type the store must give back unchanged."""
     g = nx.MultiDiGraph(schema_version=SCHEMA_VERSION, tags=["a", "b"], nested={"x": [1, 2.5]})
     g.add_node("n:1", type="product", name="Ünïcode ✓ \r\n\t\x01 'quoted'", flag=True,
@@ -43,48 +48,89 @@ def odd_graph() -> nx.MultiDiGraph:
     g.add_node("n:3", type="category")
     g.add_edge("n:1", "n:2", key="made_by", type="made_by", inferred=False, provenance="p")
     g.add_edge("n:1", "n:2", key="offers@2023-01", type="offers", price=1.0, url="")
-    g.add_edge("n:2", "n:3", key=0, type="similar_to", weight=0.5)  # integer key
+    if int_key:
+        g.add_edge("n:2", "n:3", key=0, type="similar_to", weight=0.5)  # integer key
     g.add_edge("n:2", "n:3", key="0", type="similar_to", weight=1)  # string key "0"
     return g
 
 
-@pytest.mark.parametrize("make", [built_graph, odd_graph])
-def test_round_trip_is_lossless(tmp_path, make):
+def text_keys_graph() -> nx.MultiDiGraph:
+    return odd_graph(int_key=False)
+
+
+@pytest.mark.parametrize("make", [built_graph, odd_graph, text_keys_graph])
+def test_round_trip_is_lossless(store_location, make):
     g = make()
-    with GraphStore(tmp_path / "g.sqlite") as store:
+    pg = isinstance(store_location, str)
+    if pg and make is odd_graph:  # PostgreSQL keeps edge keys as text: refused, not mangled
+        with GraphStore(store_location) as store, pytest.raises(TypeError, match="key"):
+            store.save(g)
+        return
+    with GraphStore(store_location) as store:
         store.save(g)
-    with GraphStore(tmp_path / "g.sqlite") as store:
+    with GraphStore(store_location) as store:
         back = store.load()
     assert graph_diff(g, back) == []
     assert list(back.nodes) == list(g.nodes)  # order kept
     assert list(back.edges(keys=True)) == list(g.edges(keys=True))
-    if make is odd_graph:
+    if make is not built_graph:
         assert type(back.nodes["n:2"]["name"]) is int and back.nodes["n:2"]["provenance"] is None
 
 
-def test_save_replaces_previous_graph(tmp_path):
-    with GraphStore(tmp_path / "g.sqlite") as store:
+def test_save_replaces_previous_graph(store_location):
+    with GraphStore(store_location) as store:
         store.save(built_graph())
-        small = odd_graph()
+        small = text_keys_graph()
         store.save(small)
-        assert store.counts() == {"nodes": 3, "edges": 4}
+        assert store.counts() == {"nodes": 3, "edges": 3}
         assert graph_diff(small, store.load()) == []
         assert store.node_version("n:1") == 1 and store.node_version("zzz") is None
 
 
-def test_failed_save_keeps_old_graph(tmp_path):
+def test_failed_save_keeps_old_graph(store_location):
     g = built_graph()
-    bad = odd_graph()
-    bad.add_edge("n:1", "ghost")  # networkx creates an untyped node "ghost"
-    with GraphStore(tmp_path / "g.sqlite") as store:
+    bad = text_keys_graph()
+    bad.add_edge("n:1", "ghost", key="k")  # networkx creates an untyped node "ghost"
+    with GraphStore(store_location) as store:
         store.save(g)
         with pytest.raises(ValueError, match="ghost"):
             store.save(bad)
-        bad2 = odd_graph()
+        bad2 = text_keys_graph()
         bad2.nodes["n:3"]["obj"] = object()
         with pytest.raises(TypeError, match="n:3"):
             store.save(bad2)
         assert graph_diff(g, store.load()) == []
+
+
+def test_graph_version_moves_with_saves_and_commits(store_location):
+    """Each save is a new base; a committed bump (curation's) moves the version only; a
+    loaded graph remembers the version it was read at."""
+    with GraphStore(store_location) as store:
+        v0 = store.version()
+        assert (v0.version, v0.base, v0.audit_head) == (0, 0, 0)
+        store.save(built_graph())
+        g = store.load()
+        assert loaded_version(g) == store.version() and store.version().base == 1
+        c = store.conn
+        c.execute("BEGIN IMMEDIATE")
+        bump_graph_version(c)
+        c.execute("ROLLBACK")                       # a rolled-back edit leaves no trace
+        assert store.version().version == 1
+        c.execute("BEGIN IMMEDIATE")
+        bump_graph_version(c)
+        c.execute("COMMIT")
+        assert (store.version().version, store.version().base) == (2, 1)
+        assert loaded_version(g).version == 1       # g is now behind
+        store.save(built_graph())
+        assert (store.version().version, store.version().base) == (3, 3)
+    assert loaded_version(built_graph()) is None    # not from a store
+
+
+def test_postgres_store_refuses_bad_urls_clearly(pg_server):
+    with pytest.raises(sqlite3.OperationalError, match="nosuchdb"):
+        GraphStore(pg_server.url("nosuchdb"))
+    with pytest.raises(ValueError, match="mysql"):
+        GraphStore("mysql://x@y/z")
 
 
 def test_wal_and_foreign_keys(tmp_path):
@@ -127,10 +173,7 @@ def test_only_multidigraphs(tmp_path):
 
 
 def test_demo_round_trip(tmp_path, demo_dir):
-    adapters = pytest.importorskip("graph.adapters")
-    if not demo_dir.exists():
-        pytest.skip("data/demo not there yet")
-    g = build_graph(adapters.load_path(demo_dir))
+    g = build_graph(load_path(demo_dir))
     with GraphStore(tmp_path / "demo.sqlite") as store:
         store.save(g)
         assert store.counts() == {"nodes": g.number_of_nodes(), "edges": g.number_of_edges()}

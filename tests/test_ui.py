@@ -23,6 +23,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 TIMEOUT_MS = 30_000
 
 
+@pytest.fixture(scope="module")
+def service(tiny_service, demo_demand, tmp_path_factory):
+    """The tiny model with data/demo's sales history (demand what-ifs) and its own store."""
+    from assistant.service import PricingService
+    from assistant.suggestion_store import SuggestionStore
+
+    store = SuggestionStore(tmp_path_factory.mktemp("ui") / "suggestions.sqlite")
+    return PricingService(tiny_service.graph, tiny_service.predictor, store, demand=demo_demand)
+
+
 # ----------------------------------------------------------------------------- form validation (no browser)
 
 def test_form_errors_name_the_field():
@@ -41,20 +51,19 @@ def test_form_errors_name_the_field():
 
 
 def _sales_id(service) -> str:
-    assert service.demand is not None, "tiny_service loads data/demo's sales history"
     est = service.demand.model_.estimates_
     return sorted(p for p, e in est.items() if p in service.products.index
                   and e.source == "product" and e.high < -1)[0]
 
 
-def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
+def test_demand_panel_plots_sales_products_and_explains_the_rest(service):
     from assistant.suggestion import SuggestOptions
 
-    pid = _sales_id(tiny_service)
-    s = tiny_service.suggest(pid, SuggestOptions(explain=False, k_comparables=0), store=False)
-    fig, note = demand_panel(tiny_service, s, candidate=s.recommended_price * 1.5, cost=1.0)
+    pid = _sales_id(service)
+    s = service.suggest(pid, SuggestOptions(explain=False, k_comparables=0), store=False)
+    fig, note = demand_panel(service, s, candidate=s.recommended_price * 1.5, cost=1.0)
     assert f"Demand what-if** for `{pid}`" in note and "price elasticity" in note
-    at = tiny_service.what_if(pid, s.recommended_price * 1.5, cost=1.0)     # the what-if's numbers
+    at = service.what_if(pid, s.recommended_price * 1.5, cost=1.0)     # the what-if's numbers
     assert (f"At {format_money(at.price, s.currency)}: about {at.units:,.1f} units per month "
             f"({at.units_low:,.1f} to {at.units_high:,.1f}), profit {format_money(at.profit, s.currency)}"
             in note)
@@ -64,12 +73,12 @@ def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
                      round(s.recommended_price * 1.5, 2)}
     xs = next(line for line in bottom.lines if line.get_label() == "expected profit").get_xdata()
     assert xs[0] <= min(marks) and xs[-1] >= max(marks)     # the curve spans every marked price
-    other = next(p for p in tiny_service.products.index if not tiny_service.demand.has_sales(p))
-    s = tiny_service.suggest(other, SuggestOptions(explain=False, k_comparables=0), store=False)
-    assert demand_panel(tiny_service, s) == (
+    other = next(p for p in service.products.index if not service.demand.has_sales(p))
+    s = service.suggest(other, SuggestOptions(explain=False, k_comparables=0), store=False)
+    assert demand_panel(service, s) == (
         None, f"**Demand what-if:** not available for `{other}` — no sales history for this product.")
     s.product_id = None
-    fig, note = demand_panel(tiny_service, s)
+    fig, note = demand_panel(service, s)
     assert fig is None and "give a catalog *Product id*" in note
 
 
@@ -77,20 +86,20 @@ def test_demand_panel_plots_sales_products_and_explains_the_rest(tiny_service):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_service):
+def server(service):
     from assistant.http.app import ApiSettings, create_app
     from assistant.web.app import mount
 
-    app = create_app(tiny_service, ApiSettings(auth_disabled=True))
-    mount(app, tiny_service, "/ui")
+    app = create_app(service, ApiSettings(auth_disabled=True))
+    mount(app, service, "/ui")
     with live_server(app, "uvicorn-ui-test") as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
+    if not CHROMIUM.exists():   # a failure, not a skip: `make test` installs it
+        pytest.fail("needs Debian's chromium at /usr/bin/chromium (bash scripts/test-setup.sh)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield b
@@ -121,8 +130,8 @@ def open_page(browser, server):
 
 
 @pytest.fixture(scope="module")
-def product(tiny_service) -> dict:
-    t = tiny_service.products
+def product(service) -> dict:
+    t = service.products
     t = t[t["price"].notna() & (t["title"].str.split().str.len() >= 5)]
     t = t[~t["title"].duplicated(keep=False)].sort_index()
     row = t.iloc[len(t) // 3]
@@ -162,7 +171,7 @@ def _ask(page, text: str, expect: str) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- browser tests
 
-def test_chat_prices_answers_follow_ups_and_takes_feedback(open_page, tiny_service, product):
+def test_chat_prices_answers_follow_ups_and_takes_feedback(open_page, service, product):
     page = open_page()
     first, full = _ask(page, f"what should I charge for {product['title']}? my cost is 100", "I suggest")
     print(f"\nchat, time to first reply text {first:.2f} s, to the complete answer {full:.2f} s")
@@ -179,18 +188,18 @@ def test_chat_prices_answers_follow_ups_and_takes_feedback(open_page, tiny_servi
     status = page.locator("#chat-feedback-status")
     status.get_by_text("saved").wait_for()
     sid = re.search(r"suggestion ([0-9a-f]{32})", status.inner_text()).group(1)
-    fb = tiny_service.store.feedback_for(sid)
+    fb = service.store.feedback_for(sid)
     assert [(f.verdict, f.comment) for f in fb] == [("accepted", "a bit high for my shop")]
-    s = tiny_service.store.get_suggestion(sid)
+    s = service.store.get_suggestion(sid)
     assert format_money(s.recommended_price, s.currency) == m.group(1)
 
 
-def test_workspace_shows_suggestion_plot_and_takes_feedback(open_page, tiny_service, product):
+def test_workspace_shows_suggestion_plot_and_takes_feedback(open_page, service, product):
     page = open_page()
     page.get_by_role("tab", name="Workspace").click()
     page.locator("#ws-title textarea").fill("Stainless steel insulated water bottle, 1 litre")
     page.locator("#ws-brand textarea").fill("Milton")
-    t = tiny_service.products
+    t = service.products
     bottles = t[t["title"].str.contains("bottle", case=False, na=False)]["category_path"].dropna()
     leaf = (bottles.mode().iloc[0] if len(bottles) else product["category"]).split(" > ")[-1]
     cat = page.locator("#ws-category input")
@@ -198,31 +207,31 @@ def test_workspace_shows_suggestion_plot_and_takes_feedback(open_page, tiny_serv
     cat.press_sequentially(leaf[:14])
     page.locator("#ws-category").get_by_role("option").first.click()
     chosen = cat.input_value()
-    assert chosen in set(tiny_service.products["category_path"].dropna())
+    assert chosen in set(service.products["category_path"].dropna())
     page.locator("#ws-cost input").fill("300")
     page.locator("#ws-current input").fill("799")
     page.locator("#ws-min-margin input").fill("25")
-    before = tiny_service.store.counts()["suggestions"]
+    before = service.store.counts()["suggestions"]
     page.locator("#ws-go").click()
     card = page.locator("#ws-card")
     card.get_by_text("I suggest").wait_for()
     page.locator("#ws-plot-comparables img").wait_for()
     page.locator("#ws-plot-competitors img").wait_for()
-    assert tiny_service.store.counts()["suggestions"] == before + 1
+    assert service.store.counts()["suggestions"] == before + 1
     sid = re.search(r"suggestion ([0-9a-f]{32})", card.inner_text()).group(1)
-    s = tiny_service.store.get_suggestion(sid)
+    s = service.store.get_suggestion(sid)
     assert s.recommended_price >= 375.0 - 0.01            # cost 300 + 25 % margin floor
     assert format_money(s.recommended_price, s.currency) in card.inner_text()
 
     page.locator("#ws-comment textarea").fill("competitors are cheaper")
     page.locator("#ws-down").click()
     page.locator("#ws-feedback-status").get_by_text("saved").wait_for()
-    assert [(f.verdict, f.comment) for f in tiny_service.store.feedback_for(sid)] == [
+    assert [(f.verdict, f.comment) for f in service.store.feedback_for(sid)] == [
         ("rejected", "competitors are cheaper")]
 
 
-def test_workspace_demand_what_if_plot_for_a_product_with_sales(open_page, tiny_service):
-    pid = _sales_id(tiny_service)
+def test_workspace_demand_what_if_plot_for_a_product_with_sales(open_page, service):
+    pid = _sales_id(service)
     page = open_page()
     page.get_by_role("tab", name="Workspace").click()
     page.locator("#ws-product-id textarea").fill(pid)       # the title comes from the catalog
@@ -234,25 +243,25 @@ def test_workspace_demand_what_if_plot_for_a_product_with_sales(open_page, tiny_
     page.locator("#ws-plot-demand img").wait_for()
     note = page.locator("#ws-demand-note")
     assert "price elasticity" in note.inner_text()
-    s = tiny_service.store.get_suggestion(
+    s = service.store.get_suggestion(
         re.search(r"suggestion ([0-9a-f]{32})", page.locator("#ws-card").inner_text()).group(1))
     at = format_money(99, s.currency)
     assert f"At {at}: about" in note.inner_text()
     # Another what-if price redraws the demand panel only (no new suggestion).
-    before = tiny_service.store.counts()["suggestions"]
+    before = service.store.counts()["suggestions"]
     page.locator("#ws-whatif input").fill("120")
     page.locator("#ws-whatif-go").click()
     note.get_by_text(f"At {format_money(120, s.currency)}: about").wait_for()
-    assert tiny_service.store.counts()["suggestions"] == before
+    assert service.store.counts()["suggestions"] == before
     page.locator("#ws-product-id textarea").fill("no-such-product")
     page.locator("#ws-go").click()
     page.locator("#ws-card").get_by_text("Product id: no-such-product is not in the catalog").wait_for()
 
 
-def test_workspace_bad_input_shows_a_clear_message(open_page, tiny_service):
+def test_workspace_bad_input_shows_a_clear_message(open_page, service):
     page = open_page()
     page.get_by_role("tab", name="Workspace").click()
-    before = tiny_service.store.counts()["suggestions"]
+    before = service.store.counts()["suggestions"]
     page.locator("#ws-go").click()
     card = page.locator("#ws-card")
     card.get_by_text("Title: required").wait_for()
@@ -262,7 +271,7 @@ def test_workspace_bad_input_shows_a_clear_message(open_page, tiny_service):
     card.get_by_text("Unit cost: must be 0 or more, got -5.").wait_for()
     assert "Title" not in card.inner_text() and "I suggest" not in card.inner_text()
     assert page.locator("#ws-plot-comparables img").count() == 0
-    assert tiny_service.store.counts()["suggestions"] == before
+    assert service.store.counts()["suggestions"] == before
 
 
 def test_two_sessions_are_isolated(open_page, product):

@@ -118,8 +118,9 @@ def test_curator_keys_follow_the_server_settings():
     from assistant.http.app import ApiSettings
 
     assert curator_keys_of(ApiSettings(auth_disabled=True)) is None
-    assert curator_keys_of(ApiSettings(api_keys={"m": "merchant", "c": "curator"})) == ["c"]
-    assert curator_keys_of(ApiSettings(api_keys={"m": "merchant"})) == []
+    m, c = "merchant-key-0123456789", "curator-key-01234567890"
+    assert curator_keys_of(ApiSettings(api_keys={m: "merchant", c: "curator"})) == [c]
+    assert curator_keys_of(ApiSettings(api_keys={m: "merchant"})) == []
 
 
 # --------------------------------------------------------------------------- reading

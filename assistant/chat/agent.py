@@ -28,26 +28,37 @@ from typing import Any
 from pydantic import ValidationError
 
 from assistant.chat import replies
+from assistant.chat.intents import IntentClassifier
+from assistant.chat.lexicon import LANGUAGE_NAMES
 from assistant.chat.matching import CatalogMatcher
-from assistant.chat.parsing import Intent, parse, product_ids_in
+from assistant.chat.parsing import Intent, product_ids_in
 from assistant.chat.ports import ChatService
 from assistant.chat.replies import Say
 from assistant.chat.routing import ToolRouter
 from assistant.chat.session import ChatSession, Reply
-from assistant.facts import FactSheet, suggestion_fact_sheet
+from assistant.chat.understanding import Context, Understander
+from assistant.facts import FactSheet, format_money, suggestion_fact_sheet
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
 from assistant.suggestion import Suggestion, SuggestOptions
 from graph.contracts import ProductIn
 
 Writer = Callable[[Say, Suggestion], None]
+# Questions about the product in context: a did-you-mean list pending takes its first choice,
+# and a catalog product named in the message is switched to first.
+FOLLOWUPS = frozenset({"why", "what_if", "competitors", "comparables", "margin", "break_even", "should_drop",
+                       "demand", "target_price", "feedback"})
+_PRICE_WORDS = ("price", "charge", "sell", "cost", "worth", "rate", "quote", "mrp", "how much", "value")
 
 
 class ChatAgent:
     """Conversation logic over a pricing service; one agent serves every session."""
 
     def __init__(self, service: ChatService, llm: Any | None = None, matcher: CatalogMatcher | None = None,
-                 k_comparables: int = 5, explain: bool = True, history_turns: int = 4) -> None:
+                 k_comparables: int = 5, explain: bool = True, history_turns: int = 4,
+                 understander: Understander | None = None) -> None:
         self.service = service
+        self._understander = understander
+        self._ids_lower: dict[str, str] | None = None
         self.llm = llm
         self.k_comparables = k_comparables
         self.explain = explain
@@ -72,9 +83,38 @@ class ChatAgent:
                 self._matcher = CatalogMatcher.from_service(self.service)
             return self._matcher
 
+    @property
+    def understander(self) -> Understander:
+        """The packaged intent classifier over this catalog's ids and words (built once)."""
+        with self._matcher_lock:
+            if self._understander is None:
+                titles = self.service.products["title"].fillna("").astype(str)
+                vocab = {w.lower() for t in titles for w in t.split() if w.isalpha()}
+                self._understander = Understander(IntentClassifier.packaged(), is_product_id=self.catalog_id,
+                                                  vocabulary=vocab)
+            return self._understander
+
+    def catalog_id(self, token: str) -> str | None:
+        """The catalog id `token` names (exact, else case-insensitive), or None."""
+        idx = self.service.products.index
+        if token in idx:
+            return token
+        if self._ids_lower is None:
+            self._ids_lower = {str(p).lower(): str(p) for p in idx}
+        return self._ids_lower.get(token.lower())
+
     def warm_up(self) -> None:
-        """Build the catalog index now (in a background thread), not on the first question."""
-        threading.Thread(target=lambda: self.matcher, daemon=True, name="catalog-matcher").start()
+        """Build the catalog index and load the classifier now (in a background thread)."""
+        def build() -> None:
+            self.matcher.search("warm up", k=1, semantic=False)
+            self.understander.understand("warm up")
+        threading.Thread(target=build, daemon=True, name="chat-warm-up").start()
+
+    def understand(self, text: str, session: ChatSession) -> Intent:
+        """The action and slots of `text`, in the context of `session`."""
+        ctx = Context(has_product=session.suggestion is not None, candidates=len(session.candidates),
+                      candidate_ids=tuple(m.product_id for m in session.candidates))
+        return self.understander.understand(text, ctx)
 
     # ------------------------------------------------------------ entry points
     def respond(self, text: str, session: ChatSession) -> Iterator[str]:
@@ -93,19 +133,58 @@ class ChatAgent:
             routed = self.router.route(text, session)
             if routed is not None:
                 return routed
-        return self.handle(parse(text), session)
+        return self.handle(self.understand(text, session), session)
 
     def handle(self, intent: Intent, session: ChatSession) -> Reply:
-        """The reply to an understood message (the parser's or the router's)."""
+        """The reply to an understood message (the understander's or the router's)."""
+        try:
+            reply = self._dispatch(intent, session)
+        except ValidationError as exc:
+            reply = replies.plain("", intent.name, facts={"err": replies.error_words(exc)},
+                                  template="I couldn't use that: {err}. Your rules are unchanged.")
+        if intent.language != "en":  # replies are in English; say so
+            name = LANGUAGE_NAMES.get(intent.language, intent.language)
+            reply.text = f"_(Understood from {name}; I reply in English.)_\n\n" + reply.text
+        return reply
+
+    def _dispatch(self, intent: Intent, session: ChatSession) -> Reply:
         fn = {"price": self._price, "choose": self._choose, "why": self._why,
               "what_if": self._what_if, "competitors": self._competitors,
               "comparables": self._comparables, "set_policy": self._set_policy,
+              "margin": self._margin, "target_price": self._target_price, "break_even": self._break_even,
+              "should_drop": self._should_drop, "demand": self._demand, "summary": self._summary,
+              "feedback": self._feedback, "smalltalk": self._smalltalk,
               "help": self._help, "reset": self._reset}.get(intent.name, self._unknown)
-        try:
-            return fn(intent, session)
-        except ValidationError as exc:
-            return replies.plain("", intent.name, facts={"err": replies.error_words(exc)},
-                                 template="I couldn't use that: {err}. Your rules are unchanged.")
+        lead: Reply | None = None
+        if intent.name in FOLLOWUPS and session.candidates and session.pending is not None:
+            # a question after a did-you-mean list implies its first product
+            lead = self._choose(Intent("choose", intent.text, choice=1), session)
+        elif intent.name in FOLLOWUPS:
+            lead = self._switch_product(intent, session)
+            if lead is not None and (session.candidates or session.suggestion is None
+                                     or lead.suggestion_id is None):
+                session.followup = intent if session.candidates else None
+                return lead   # a did-you-mean list, or the product could not be priced
+        reply = fn(intent, session)
+        if lead is None:
+            return reply
+        return Reply(lead.text + "\n\n" + reply.text, reply.intent,
+                     suggestion_id=reply.suggestion_id or lead.suggestion_id,
+                     dropped=lead.dropped + reply.dropped)
+
+    def _switch_product(self, intent: Intent, session: ChatSession) -> Reply | None:
+        """Price the catalog product a follow-up names, when it is not the one in context."""
+        pid = intent.product_id
+        if pid is None and intent.query and len(intent.query.split()) >= 2:
+            found = self.matcher.match(intent.query)   # only a sure catalog match switches
+            if found.status in ("exact", "confident") and found.best is not None:
+                pid = found.best.product_id
+        current = session.suggestion.product_id if session.suggestion is not None else None
+        if pid is None or pid == current:
+            return None
+        return self._price(Intent("price", intent.text, query=pid, product_id=pid, cost=intent.cost,
+                                  current_price=intent.current_price, currency=intent.currency,
+                                  explicit=True), session)
 
     # ------------------------------------------------------------ fact sheets and summaries
     def sheet(self, s: Suggestion, session: ChatSession | None = None) -> FactSheet:
@@ -144,8 +223,8 @@ class ChatAgent:
         p = session.policy
         if session.cost is not None:
             p = p.model_copy(update={"cost": session.cost})
-            if p.min_margin is None:  # as the service does: never below cost by default
-                p = p.model_copy(update={"min_margin": 0.0})
+            if p.min_margin is None and p.min_markup is None:  # as the service: never below cost
+                p = p.model_copy(update={"min_markup": 0.0})
         return p
 
     def _resolve_id(self, query: str) -> str | None:
@@ -179,6 +258,7 @@ class ChatAgent:
         except GuardrailConflict as exc:
             return self.conflict_reply(exc, session, intent)
         session.suggestion = s
+        session.record(s, format_money(s.recommended_price, s.currency))
         return self._about_suggestion(intent, session,
                                       lambda say, s: replies.write_suggestion(say, s, self._in_catalog(s)))
 
@@ -187,15 +267,42 @@ class ChatAgent:
         return replies.help_reply()
 
     def _reset(self, intent: Intent, session: ChatSession) -> Reply:
-        session.clear_product()
-        session.policy = GuardrailPolicy()
+        session.reset()
         return replies.plain("Cleared: no product in context, default rules.", "reset")
 
     def _unknown(self, intent: Intent, session: ChatSession) -> Reply:
-        return replies.unknown_reply()
+        return replies.redirect("unknown", "Sorry, I can only help with pricing your products.")
+
+    def _smalltalk(self, intent: Intent, session: ChatSession) -> Reply:
+        return replies.redirect("smalltalk", "Hello! I'm your pricing assistant: I suggest prices you can "
+                                             "defend, with the evidence behind them.")
+
+    def _summary(self, intent: Intent, session: ChatSession) -> Reply:
+        return replies.summary(session.history)
+
+    def _feedback(self, intent: Intent, session: ChatSession) -> Reply:
+        kind = intent.feedback or "accept"
+        session.note_feedback(kind)
+        s = session.suggestion
+        return replies.feedback_reply(kind, s, self.sheet(s, session) if s is not None else None)
 
     def _price(self, intent: Intent, session: ChatSession) -> Reply:
+        if intent.product_id is not None:
+            pid = self.catalog_id(intent.product_id)
+            if pid is None:
+                return replies.plain("", "price", facts={"pid": intent.product_id}, template=(
+                    "I couldn't find product {pid} in the catalog. Check the id, or describe the product."))
+            return self._price_for(pid, intent, session)
+        if not intent.query and intent.ref and session.target is not None:
+            # "price it again, my cost is 500": the product in context, with the new values
+            return self._price_for(session.target if isinstance(session.target, str) else None,
+                                   Intent("price", intent.text, query=session.suggestion.title if
+                                          session.suggestion is not None else None, cost=intent.cost,
+                                          current_price=intent.current_price, currency=intent.currency),
+                                   session)
         query = intent.query or ""
+        if not query:
+            return self._unknown(intent, session)
         if intent.cost is not None and intent.cost < 0:
             return replies.plain("", "price", template="I couldn't use that: the unit cost cannot be negative.")
         if intent.current_price is not None and intent.current_price <= 0:
@@ -210,12 +317,19 @@ class ChatAgent:
                 session.candidates = result.matches
                 session.pending = intent
                 return replies.did_you_mean(query, result.matches)
-            elif not intent.explicit and len(query.split()) < 2:
+            elif not self._explicit(intent) and len(query.split()) < 2:
                 # one stray word is not a product description; do not price it
                 return replies.plain("", "price", facts={"query": query}, template=(
                     "I couldn't find “{query}” in the catalog. To price a new product, describe it, "
                     "e.g. “what should I charge for …”."))
         return self._price_for(pid, intent, session)
+
+    @staticmethod
+    def _explicit(intent: Intent) -> bool:
+        """Asked for a price in so many words, or gave a cost or current price with it."""
+        words = (intent.gloss or intent.text).lower()
+        return (intent.explicit and not intent.gloss) or intent.cost is not None or \
+            intent.current_price is not None or any(w in words for w in _PRICE_WORDS)
 
     def _price_for(self, pid: str | None, intent: Intent, session: ChatSession) -> Reply:
         session.clear_product()
@@ -235,12 +349,29 @@ class ChatAgent:
                 return self._unknown(intent, session)
             return replies.plain("Which product? Describe it or give its catalog id.", "choose")
         cands, session.candidates, session.pending = session.candidates, [], None
+        followup, session.followup = session.followup, None
         if intent.new_product:
-            return self._price_for(None, pending, session)
-        if intent.choice is None or not 1 <= intent.choice <= len(cands):
-            session.candidates, session.pending = cands, pending
+            return self._then(self._price_for(None, pending, session), followup, session)
+        choice = intent.choice
+        if intent.product_id is not None:
+            ids = [m.product_id for m in cands]
+            choice = ids.index(intent.product_id) + 1 if intent.product_id in ids else None
+            if choice is None:   # another catalog product: price that one
+                return self._then(self._price_for(intent.product_id, pending, session), followup, session)
+        if choice == -1:
+            choice = len(cands)
+        if choice is None or not 1 <= choice <= len(cands):
+            session.candidates, session.pending, session.followup = cands, pending, followup
             return replies.plain("Please pick one of the listed numbers, or say “new”.", "choose")
-        return self._price_for(cands[intent.choice - 1].product_id, pending, session)
+        return self._then(self._price_for(cands[choice - 1].product_id, pending, session), followup, session)
+
+    def _then(self, first: Reply, followup: Intent | None, session: ChatSession) -> Reply:
+        """`first`, followed by the answer to the question asked while the list was shown."""
+        if followup is None or session.suggestion is None:
+            return first
+        nxt = self._dispatch(followup, session)
+        return Reply(first.text + "\n\n" + nxt.text, nxt.intent, suggestion_id=nxt.suggestion_id
+                     or first.suggestion_id, dropped=first.dropped + nxt.dropped)
 
     def _why(self, intent: Intent, session: ChatSession) -> Reply:
         return self._about_suggestion("why", session, replies.write_why)
@@ -277,6 +408,11 @@ class ChatAgent:
             session.cost = intent.cost
         if intent.current_price is not None:
             session.current_price = intent.current_price
+        if session.pending is not None:   # a did-you-mean list is shown: keep these for the pick
+            if intent.cost is not None:
+                session.pending.cost = intent.cost
+            if intent.current_price is not None:
+                session.pending.current_price = intent.current_price
         say = Say(sheet)
         say(*replies.rule_changes(sheet, updates, intent.cost, intent.current_price,
                                   cost_known=session.cost is not None))
@@ -293,10 +429,106 @@ class ChatAgent:
             return Reply(head + "\n\n" + r.text + "\nI kept your previous rules.", "set_policy",
                          dropped=dropped + r.dropped)
         session.suggestion = s
+        session.record(s, format_money(s.recommended_price, s.currency))
         body = self._about_suggestion("set_policy", session,
                                       lambda say, s: replies.write_suggestion(say, s, self._in_catalog(s)))
         return Reply(head + "\n\n" + body.text, "set_policy", suggestion_id=s.suggestion_id,
                      dropped=dropped + body.dropped)
+
+
+    # ------------------------------------------------------------ questions answered by code
+    def _currency(self, session: ChatSession, intent: Intent) -> str | None:
+        if session.suggestion is not None:
+            return session.suggestion.currency
+        return session.currency or intent.currency or getattr(self.service, "default_currency", None)
+
+    def _margin(self, intent: Intent, session: ChatSession) -> Reply:
+        if intent.cost is not None:
+            session.cost = intent.cost
+        s = session.suggestion
+        price, which = intent.price, "the price asked about"
+        if price is None and intent.current_price is not None:
+            price, which = intent.current_price, "your current price"
+        if price is None and s is not None:
+            price, which = s.recommended_price, "our suggestion"
+        if price is None:
+            return replies.plain("", "margin", facts={"ex": "what is my margin at 1,299 if my cost is 900?"},
+                                 template="At which price? e.g. “{ex}”.")
+        if session.cost is None:
+            return replies.plain("", "margin", facts={"ex": "my cost is 900"}, template=(
+                "Tell me your unit cost (“{ex}”) and I'll work out the margin and markup."))
+        say = Say(FactSheet(currency=self._currency(session, intent)))
+        replies.write_margin(say, float(price), float(session.cost), which)
+        return say.reply("margin", s.suggestion_id if s is not None else None)
+
+    def _target_price(self, intent: Intent, session: ChatSession) -> Reply:
+        if intent.cost is not None:
+            session.cost = intent.cost
+        kind, target = ("markup", intent.markup) if intent.markup is not None else ("margin", intent.margin)
+        if target is None:
+            return replies.plain("", "target_price", facts={"ex": "lowest price for a 30% margin"},
+                                 template="Which margin or markup? e.g. “{ex}”.")
+        if session.cost is None:
+            return replies.plain("", "target_price", facts={"ex": "my cost is 900"}, template=(
+                "Tell me your unit cost (“{ex}”) and I'll find the lowest price for it."))
+        if kind == "margin" and not 0 <= target < 1:
+            return replies.plain("", "target_price", facts={"def": replies.DEFINITIONS["min_margin"]}, template=(
+                "A margin is a share of the price ({def}), so it must be below 100%. Did you mean a markup?"))
+        s = session.suggestion
+        say = Say(FactSheet(currency=self._currency(session, intent)))
+        replies.write_target_price(say, float(session.cost), float(target), kind,
+                                   s.recommended_price if s is not None else None)
+        return say.reply("target_price", s.suggestion_id if s is not None else None)
+
+    def _break_even(self, intent: Intent, session: ChatSession) -> Reply:
+        if intent.cost is not None:
+            session.cost = intent.cost
+        if session.cost is None:
+            return replies.plain("", "break_even", facts={"ex": "my cost is 900"}, template=(
+                "Your break-even price is your unit cost — tell me what it is (“{ex}”)."))
+        s = session.suggestion
+        say = Say(FactSheet(currency=self._currency(session, intent)))
+        replies.write_break_even(say, float(session.cost), s.recommended_price if s is not None else None)
+        return say.reply("break_even", s.suggestion_id if s is not None else None)
+
+    def _should_drop(self, intent: Intent, session: ChatSession) -> Reply:
+        if session.suggestion is None:
+            return replies.ask_for_product("should_drop")
+        if intent.cost is not None:
+            session.cost = intent.cost
+        if intent.current_price is not None and intent.current_price != session.current_price:
+            session.current_price = intent.current_price
+            try:   # price again with the current price known (max-change rules need it)
+                session.suggestion = self._suggest(session)
+            except GuardrailConflict as exc:
+                return self.conflict_reply(exc, session, "should_drop")
+        s = session.suggestion
+        current = session.current_price if session.current_price is not None else s.current_price
+        if current is None:
+            return replies.plain("", "should_drop", facts={"ex": "I sell it at 1,499"}, template=(
+                "What do you charge today? Tell me (“{ex}”) and I'll compare it with the likely range."))
+        return self._about_suggestion("should_drop", session,
+                                      lambda say, s: replies.write_should_drop(say, s, float(current)))
+
+    def _demand(self, intent: Intent, session: ChatSession) -> Reply:
+        s = session.suggestion
+        if s is None:
+            return replies.plain("", "demand", facts={"ex": "what price sells the most units of watches1?"},
+                                 template="Which product? Name it or give its catalog id, e.g. “{ex}”.")
+        if intent.cost is not None:
+            session.cost = intent.cost
+        curve_fn = getattr(self.service, "what_if_curve", None)
+        if not s.product_id or not callable(curve_fn):
+            return replies.plain("", "demand", template=(
+                "I have no sales history for this product, so I can't estimate how many units a price "
+                "sells. Try a what-if against competitors and the category instead."))
+        try:
+            curve = curve_fn(s.product_id, cost=session.cost)
+        except (ValueError, KeyError) as exc:
+            return replies.plain("", "demand", facts={"why": str(exc).split(": ", 1)[-1]}, template=(
+                "I can't estimate sales for this product: {why}."))
+        return self._about_suggestion("demand", session,
+                                      lambda say, s: replies.write_demand_curve(say, curve, intent.stock, intent.days))
 
 
 def timed_first_reply(agent: ChatAgent, text: str, session: ChatSession | None = None) -> tuple[float, float]:

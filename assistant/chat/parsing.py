@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-IntentName = Literal["price", "choose", "why", "what_if", "competitors", "comparables",
-                     "set_policy", "help", "reset", "unknown"]
+IntentName = Literal["price", "choose", "why", "what_if", "competitors", "comparables", "set_policy",
+                     "margin", "target_price", "break_even", "should_drop", "demand", "summary", "help",
+                     "reset", "smalltalk", "feedback", "unknown"]
 
 # ----------------------------------------------------------------------------- amounts
 _CURRENCY_WORDS = {"₹": "INR", "rs": "INR", "rs.": "INR", "inr": "INR", "rupee": "INR",
@@ -86,8 +87,18 @@ class Intent:
     price: float | None = None        # the price of a what-if
     currency: str | None = None       # from a currency sign in the message
     policy: dict[str, Any] = field(default_factory=dict)  # GuardrailPolicy field -> value (None clears)
-    choice: int | None = None         # 1-based pick from a did-you-mean list
+    choice: int | None = None         # 1-based pick from a did-you-mean list (-1: the last)
     new_product: bool = False         # "none of these": price it as a new product
+    product_id: str | None = None     # a catalog id named anywhere in the message
+    ref: bool = False                 # "it", "this one": the product in context
+    margin: float | None = None       # a target margin, (price − cost) / price, as a fraction
+    markup: float | None = None       # a target markup, (price − cost) / cost, as a fraction
+    stock: float | None = None        # units to clear
+    days: float | None = None         # within so many days
+    feedback: str | None = None       # accept, too_low, too_high, thanks, reject
+    language: str = "en"              # the message's language (assistant.chat.lexicon)
+    gloss: str = ""                   # the message in English words
+    confidence: float = 1.0           # the classifier's probability for `name`
 
 
 _AMT = r"(?:[-−]\s*)?(?:₹|£|€|r\$|\$|rs\.?|inr|gbp|brl|usd|eur)?\s*[-−]?\d[\d,]*(?:\.\d+)?\s*k?\b"
@@ -139,10 +150,13 @@ _ASIN = re.compile(r"\b(?:B0[0-9A-Z]{8}|\d{9}[0-9X])\b")
 
 # Policy keywords: (field, pattern, kind). Order matters: "max price change" before "max price".
 _POLICY_WORDS: list[tuple[str, str, str]] = [
+    ("min_markup", r"min(?:imum)?\.?\s+mark-?\s?up|mark-?\s?up\s+floor|mark-?\s?up", "pct"),
     ("min_margin", r"min(?:imum)?\.?\s+(?:profit\s+)?margin|margin\s+floor|(?:profit\s+)?margin", "pct"),
-    ("max_change", r"max(?:imum)?\.?\s+(?:price\s+)?change|change\s+limit|price\s+change\s+limit", "pct"),
+    ("max_change", r"max(?:imum)?\.?\s+(?:price\s+)?change|change\s+limit|price\s+change\s+limit|"
+                   r"limit\s+(?:the\s+|my\s+)?(?:price\s+)?changes?", "pct"),
     ("map_price", r"\bmap\b|min(?:imum)?\s+advertised\s+price", "money"),
-    ("ceiling", r"ceiling|max(?:imum)?\.?\s+price|price\s+cap|\bcap\b", "money"),
+    ("ceiling", r"ceiling|max(?:imum)?\.?\s+price|price\s+cap|\bcap\b|\bgo\s+(?:above|over|higher\s+than)|"
+                r"\b(?:never|not)\s+(?:above|over|more\s+than)", "money"),
     ("ending", r"price\s+endings?|endings?|\bend\s+(?:(?:prices|them|it)\s+)?(?:in|with)\b", "ending"),
 ]
 _POLICY_RE = re.compile("|".join(f"(?P<{f}>{p})" for f, p, _ in _POLICY_WORDS), re.I)
@@ -152,7 +166,7 @@ _SET_VERB = re.compile(r"\b(?:set|change|make|use|update|put|keep|want|need|shou
                        r"minimum|min|max|maximum|to|is|of|be)\b|[:=]", re.I)
 
 
-def _policy_slots(text: str) -> dict[str, Any]:
+def policy_slots(text: str) -> dict[str, Any]:
     """GuardrailPolicy updates named in `text` ("set my minimum margin to 20%" -> {"min_margin": 0.2})."""
     hits = list(_POLICY_RE.finditer(text))
     out: dict[str, Any] = {}
@@ -174,10 +188,14 @@ def _policy_slots(text: str) -> dict[str, Any]:
             elif re.search(r"\b(?:none|no|off|remove|without)\b", around, re.I):
                 out[name] = "none"
             continue
-        amts = [a for a in find_amounts(seg)]
+        amts = find_amounts(seg)
+        if not amts and kind == "pct":   # "at least 20% margin": the percentage comes first
+            amts = [a for a in find_amounts(before[-16:]) if a.percent]
         if not amts:
             continue
         a = amts[0]
+        if kind == "pct" and not a.percent and abs(a.value) > 100:
+            continue   # "margin at 1499": a price, not a percentage
         if kind == "pct":
             # "20%" and "20" both mean 20 %; "0.2" is a fraction already.
             out[name] = a.value / 100 if (a.percent or abs(a.value) >= 1) else a.value
@@ -248,14 +266,14 @@ def parse(text: str) -> Intent:
     rest = _strip_spans(t, spans)
 
     if _WHAT_IF.search(t):
-        policy = _policy_slots(rest) if not find_amounts(rest) else {}
+        policy = policy_slots(rest) if not find_amounts(rest) else {}
         prices = [a for a in find_amounts(rest) if not a.percent]
         if prices:
             return Intent("what_if", raw, price=prices[0].value, currency=currency, cost=cost,
                           current_price=current)
         if policy:
             return Intent("set_policy", raw, policy=policy, cost=cost, currency=currency)
-    policy = _policy_slots(rest)
+    policy = policy_slots(rest)
     if policy:
         return Intent("set_policy", raw, policy=policy, cost=cost, current_price=current,
                       currency=currency)

@@ -26,6 +26,14 @@ from assistant.chat.matching import Match
 from assistant.chat.session import Reply
 from assistant.facts import Fact, FactSheet, compare_fact, pct_fact, price_fact, text_fact
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy, bounds
+from assistant.margins import (
+    MARGIN_DEFINITION,
+    MARKUP_DEFINITION,
+    margin,
+    markup,
+    price_for_margin,
+    price_for_markup,
+)
 from assistant.suggestion import Suggestion, WhatIfResult
 from assistant.verify import verify
 
@@ -71,7 +79,7 @@ BOUND_WORDS = {("positive", "lower"): "minimum price", ("floor", "lower"): "cost
                ("max_change", "lower"): "maximum change down", ("ceiling", "upper"): "price ceiling",
                ("max_change", "upper"): "maximum change up",
                ("max_above_cheapest", "upper"): "competitor cap"}
-POLICY_LABELS = {"min_margin": "minimum margin", "max_change": "maximum price change",
+POLICY_LABELS = {"min_margin": "minimum margin", "min_markup": "minimum markup", "max_change": "maximum price change",
                  "map_price": "minimum advertised price (MAP)", "ceiling": "price ceiling",
                  "ending": "price ending", "cost": "unit cost", "current_price": "current price"}
 ENDING_WORDS = {".99": "prices ending in .99", "9": "whole prices ending in 9", "none": "no price ending"}
@@ -81,6 +89,9 @@ _HINT_FACTS = {"ex_why": "why?", "ex_whatif": "what if I charge 1,299?",
                "ex_competitors": "show competitors", "ex_comparables": "show comparables",
                "ex_margin": "set my minimum margin to 20%"}
 _BOUND_KEYS = {"le": "at most", "lt": "below", "ge": "at least", "gt": "above"}
+_PERCENT_FIELDS = ("min_margin", "min_markup", "max_change")
+# One definition each (assistant.margins), said where a reply uses the word.
+DEFINITIONS = {"min_margin": MARGIN_DEFINITION, "min_markup": MARKUP_DEFINITION}
 
 
 def hint(say: Say) -> None:
@@ -100,7 +111,7 @@ def error_words(exc: ValidationError) -> str:
     for key, words in _BOUND_KEYS.items():
         if key in ctx and isinstance(ctx[key], (int, float)):
             limit = float(ctx[key])
-            shown = f"{limit * 100:g}%" if field in ("min_margin", "max_change") else f"{limit:g}"
+            shown = f"{limit * 100:g}%" if field in _PERCENT_FIELDS else f"{limit:g}"
             return f"the {label} must be {words} {shown}"
     return f"the {label}: {err.get('msg', 'is not valid')}"
 
@@ -178,13 +189,16 @@ def rule_changes(sheet: FactSheet, updates: dict[str, Any], cost: float | None,
         label = text_fact(sheet, f"label_{k}", POLICY_LABELS[k])
         if v is None:
             lines.append(f"Removed your {label}.")
-        elif k in ("min_margin", "max_change"):
-            lines.append(f"Your {label} is now " + pct_fact(sheet, f"new_{k}", v * 100) + ".")
+        elif k in _PERCENT_FIELDS:
+            line = f"Your {label} is now " + pct_fact(sheet, f"new_{k}", v * 100)
+            if k in DEFINITIONS:
+                line += " (" + text_fact(sheet, f"def_{k}", DEFINITIONS[k]) + ")"
+            lines.append(line + ".")
         elif k == "ending":
             lines.append(f"Your {label} is now " + text_fact(sheet, "new_ending", ENDING_WORDS[v]) + ".")
         else:
             lines.append(f"Your {label} is now " + price_fact(sheet, f"new_{k}", v) + ".")
-    if updates.get("min_margin") is not None and not cost_known:
+    if (updates.get("min_margin") is not None or updates.get("min_markup") is not None) and not cost_known:
         lines.append("I need your unit cost to apply a margin — tell me “my cost is …”.")
     return lines
 
@@ -351,10 +365,11 @@ def write_what_if(say: Say, s: Suggestion, price: float, cost: float | None,
         if "cost" not in sheet:
             price_fact(sheet, "cost", cost, "unit cost")
         if price > cost:
-            pct_fact(sheet, "whatif_margin", (price - cost) / price * 100)
+            pct_fact(sheet, "whatif_margin", margin(price, cost) * 100)
+            pct_fact(sheet, "whatif_markup", markup(price, cost) * 100)
             price_fact(sheet, "whatif_profit", price - cost)
-            say("- Margin: {whatif_margin} of the price, {whatif_profit} per unit on your unit cost "
-                "of {cost}.")
+            say("- Margin: {whatif_margin} of the price (markup {whatif_markup} over your unit cost "
+                "of {cost}), {whatif_profit} per unit.")
         elif round(price, 2) == round(cost, 2):
             say("- Margin: none — that is exactly your unit cost of {cost}.")
         else:
@@ -451,3 +466,188 @@ def write_demand(say: Say, price: float, product_id: str, cost: float | None, de
         else:
             say("  - ⚠ {whatif_price} is outside the prices it sold at: these figures are "
                 "extrapolated, treat them with care.")
+
+
+# ----------------------------------------------------------------------------- arithmetic answers
+def write_margin(say: Say, price: float, cost: float, which: str) -> None:
+    """Margin and markup at `price` on `cost`, each with its definition (assistant.margins)."""
+    sh = say.sheet
+    price_fact(sh, "m_price", price, which)
+    price_fact(sh, "m_cost", cost, "unit cost")
+    text_fact(sh, "def_margin", MARGIN_DEFINITION)
+    text_fact(sh, "def_markup", MARKUP_DEFINITION)
+    say("**At {m_price}** ({m_which}), on your unit cost of {m_cost}:")
+    text_fact(sh, "m_which", which)
+    if round(price, 2) <= round(cost, 2):
+        if round(price, 2) == round(cost, 2):
+            say("- That is exactly your unit cost: no margin, no loss.")
+        else:
+            price_fact(sh, "m_loss", cost - price, "loss per unit")
+            text_fact(sh, "m_under", "That is less than your unit cost")
+            say("- {m_under}: a loss of {m_loss} per unit.")
+        return
+    pct_fact(sh, "m_margin", margin(price, cost) * 100)
+    pct_fact(sh, "m_markup", markup(price, cost) * 100)
+    price_fact(sh, "m_profit", price - cost)
+    say("- Margin: {m_margin} of the price ({def_margin})",
+        "- Markup: {m_markup} over cost ({def_markup})",
+        "- Profit: {m_profit} per unit")
+
+
+def write_target_price(say: Say, cost: float, target: float, kind: str, suggested: float | None) -> None:
+    """The lowest price that keeps a margin (kind "margin") or a markup ("markup") of `target`."""
+    sh = say.sheet
+    price = price_for_margin(cost, target) if kind == "margin" else price_for_markup(cost, target)
+    price_fact(sh, "t_price", price, f"lowest price for the target {kind}")
+    price_fact(sh, "t_cost", cost, "unit cost")
+    pct_fact(sh, "t_target", target * 100)
+    text_fact(sh, "t_def", MARGIN_DEFINITION if kind == "margin" else MARKUP_DEFINITION)
+    say(f"To keep a {kind} of {{t_target}} on your unit cost of {{t_cost}}, charge at least "
+        "**{t_price}** ({t_def}).")
+    if suggested is not None:
+        price_fact(sh, "t_suggested", suggested, "our suggestion")
+        d = compare_fact(sh, "t_vs_suggested", "t_suggested", "t_price")
+        say("Our suggestion of {t_suggested} is the same as that." if d == "equal" else
+            f"Our suggestion of {{t_suggested}} is {{t_vs_suggested}} {d} that price of {{t_price}}.")
+
+
+def write_break_even(say: Say, cost: float, suggested: float | None) -> None:
+    sh = say.sheet
+    price_fact(sh, "be_cost", cost, "unit cost")
+    text_fact(sh, "be_rule", "every unit sold for less loses money (profit per unit = price − cost)")
+    say("Your break-even price is your unit cost, **{be_cost}**: {be_rule}.")
+    if suggested is not None:
+        price_fact(sh, "be_suggested", suggested, "our suggestion")
+        d = compare_fact(sh, "be_vs_suggested", "be_suggested", "be_cost")
+        say("Our suggestion of {be_suggested} is the same as your unit cost of {be_cost}: no profit."
+            if d == "equal" else
+            f"Our suggestion of {{be_suggested}} is {{be_vs_suggested}} {d} your unit cost of {{be_cost}}.")
+
+
+def write_should_drop(say: Say, s: Suggestion, current: float) -> None:
+    """The current price against the suggestion and its likely range. The verdict is a text
+    fact (its words are advice, not a comparison of two numbers); the comparison is checked."""
+    sh = say.sheet
+    price_fact(sh, "sd_current", current, "your current price")
+    d = compare_fact(sh, "sd_vs_suggestion", "sd_current", "recommended_price")
+    if current > s.interval.high:
+        verdict = "Yes, consider dropping it: your price is over the likely range."
+    elif current < s.interval.low:
+        verdict = "No — if anything, raise it: your price is under the likely range."
+    else:
+        verdict = "No need to drop it: your price is inside the likely range."
+    text_fact(sh, "sd_verdict", verdict)
+    say("**{sd_verdict}**",
+        "Your price of {sd_current} is the same as our suggestion of {recommended_price}." if d == "equal" else
+        f"Your price of {{sd_current}} is {{sd_vs_suggestion}} {d} our suggestion of {{recommended_price}}.",
+        "The likely range for {product_title} is {interval_low} to {interval_high}.")
+
+
+def write_demand_curve(say: Say, curve: Any, stock: float | None, days: float | None) -> None:
+    """The price that sells the most units, the revenue and profit optima, and (with stock and
+    days) the highest price expected to clear the stock in time — all on the product's demand
+    curve (assistant.service.PricingService.what_if_curve)."""
+    sh = say.sheet
+    pts = [p for p in curve.points if p.units is not None]
+    if not pts:
+        say("I couldn't estimate demand for this product.")
+        return
+    period = getattr(pts[0], "period_days", None) or 30.0
+    text_fact(sh, "d_period", "month" if 27 <= period <= 31 else f"{period:g} days")
+    most = max(pts, key=lambda p: (p.units, -p.price))
+    price_fact(sh, "d_most_price", most.price)
+    sh.add(Fact("d_most_units", round(float(most.units)), "count", nouns=("units", "unit")))
+    lo, hi = min(p.price for p in pts), max(p.price for p in pts)
+    price_fact(sh, "d_lo", lo)
+    price_fact(sh, "d_hi", hi)
+    say("From this product's sales history (prices from {d_lo} to {d_hi}; figures per {d_period}):",
+        "- Most units: at {d_most_price}, about {d_most_units} units.")
+    rev = max((p for p in pts if p.revenue is not None), key=lambda p: p.revenue, default=None)
+    if rev is not None:
+        price_fact(sh, "d_rev_price", rev.price)
+        price_fact(sh, "d_rev", rev.revenue)
+        say("- Most revenue: at {d_rev_price}, about {d_rev}.")
+    prof = max((p for p in pts if p.profit is not None), key=lambda p: p.profit, default=None)
+    if prof is not None:
+        price_fact(sh, "d_prof_price", prof.price)
+        price_fact(sh, "d_prof", prof.profit)
+        say("- Most profit: at {d_prof_price}, about {d_prof}.")
+    else:
+        say("- Profit: tell me your unit cost (“my cost is …”) to see the most profitable price.")
+    if stock and days:
+        need = stock / days * period
+        sh.add(Fact("d_stock", round(stock), "count", nouns=("units", "unit")))
+        sh.add(Fact("d_days", round(days), "count", nouns=("days", "day")))
+        ok = [p for p in pts if p.units >= need]
+        if ok:
+            best = max(ok, key=lambda p: p.price)
+            price_fact(sh, "d_clear_price", best.price)
+            say("- To clear {d_stock} units in {d_days} days: charge at most **{d_clear_price}**.")
+        else:
+            text_fact(sh, "d_short", "the expected sales fall short at every price it sold at; consider a "
+                                     "promotion or a longer period")
+            say("- To clear {d_stock} units in {d_days} days: {d_short}.")
+    if any(p.extrapolated for p in pts):
+        say("⚠ Prices outside those it sold at are extrapolated; treat them with care.")
+
+
+# ----------------------------------------------------------------------------- conversation
+EXAMPLES = {"ex_a": "what should I charge for boAt Rockerz 450 headphones? my cost is 900",
+            "ex_b": "what if I charge 1,299?"}
+
+
+def redirect(intent: str, lead: str) -> Reply:
+    """A short, polite redirect with two examples; never a price."""
+    return plain("", intent, facts=EXAMPLES, template=lead + " Try “{ex_a}” or “{ex_b}”.")
+
+
+def summary(history: Sequence[dict[str, Any]]) -> Reply:
+    """This session's suggestions and what the merchant said about them."""
+    if not history:
+        return plain("", "summary", facts=EXAMPLES, template=(
+            "Nothing priced yet in this chat. I suggest prices you can defend, answer “why?”, "
+            "what-ifs, competitors, margins and break-even. Try “{ex_a}” or “{ex_b}”."))
+    sheet = FactSheet(currency=None)
+    say = Say(sheet)
+    sheet.add(Fact("n_suggestions", len(history), "count", nouns=("suggestions", "suggestion", "products")))
+    say("In this chat: {n_suggestions} suggestions.")
+    words = {"accept": "you went with it", "too_low": "you found it too low", "too_high": "you found it too high",
+             "thanks": "you thanked me", "reject": "you disagreed"}
+    for i, h in enumerate(history, start=1):
+        text_fact(sheet, f"h{i}_title", h["title"])
+        text_fact(sheet, f"h{i}_price", h["price_text"])
+        line = f"- {{h{i}_title}}: {{h{i}_price}}"
+        if h.get("feedback"):
+            text_fact(sheet, f"h{i}_fb", words.get(h["feedback"], h["feedback"]))
+            line += f" ({{h{i}_fb}})"
+        say(line)
+    return say.reply("summary")
+
+
+def feedback_reply(kind: str, s: Suggestion | None, sheet: FactSheet | None) -> Reply:
+    """An answer to acceptance, pushback, thanks or disagreement."""
+    if s is None or sheet is None:
+        if kind == "thanks":
+            return plain("You're welcome! Ask me about a product whenever you like.", "feedback")
+        return redirect("feedback", "Noted. Ask me about a product and I'll suggest a price.")
+    say = Say(sheet)
+    tips = {"too_low": "Ask “what if I charge …” with the price you have in mind to see what changes, or "
+                       "set a floor with your cost and a minimum margin.",
+            "too_high": "Ask “what if I charge …” with the price you have in mind, or “show competitors” "
+                        "to see who is cheaper.",
+            "thanks": "Ask “why?” or try a what-if any time.",
+            "reject": "Tell me what's off — your cost, your current price or a rule (e.g. a minimum "
+                      "margin) — and I'll price it again."}
+    if kind in tips:
+        text_fact(sheet, "fb_tip", tips[kind])
+    if kind == "accept":
+        say("Noted: you'll go with {recommended_price} for {product_title}. I've recorded it.")
+    elif kind == "too_low":
+        say("Noted. The likely range for {product_title} reaches {interval_high}.", "{fb_tip}")
+    elif kind == "too_high":
+        say("Noted. The likely range for {product_title} starts at {interval_low}.", "{fb_tip}")
+    elif kind == "thanks":
+        say("You're welcome!", "{fb_tip}")
+    else:
+        say("Sorry it doesn't fit.", "{fb_tip}")
+    return say.reply("feedback", s.suggestion_id)

@@ -37,7 +37,10 @@ class WhatIfArgs(BaseModel):
 
 
 class RulesArgs(BaseModel):
-    min_margin_pct: float | None = Field(default=None, description="minimum margin over cost in percent, e.g. 20")
+    min_margin_pct: float | None = Field(
+        default=None, description="minimum margin in percent of the price, (price - cost) / price, e.g. 20")
+    min_markup_pct: float | None = Field(
+        default=None, description="minimum markup in percent over cost, (price - cost) / cost, e.g. 25")
     max_change_pct: float | None = Field(default=None, description="largest change from the current price in percent")
     map_price: float | None = Field(default=None, description="minimum advertised price")
     ceiling: float | None = Field(default=None, description="highest allowed price")
@@ -50,6 +53,35 @@ class ChooseArgs(BaseModel):
     new_product: bool = Field(default=False, description="true when none of the listed products is meant")
 
 
+class MarginArgs(BaseModel):
+    price: float | None = Field(default=None, description="the price asked about, if stated")
+    cost: float | None = Field(default=None, description="unit cost, if stated")
+
+
+class TargetArgs(BaseModel):
+    margin_pct: float | None = Field(default=None, description="target margin in percent of the price")
+    markup_pct: float | None = Field(default=None, description="target markup in percent over cost")
+    cost: float | None = Field(default=None, description="unit cost, if stated")
+
+
+class CostArgs(BaseModel):
+    cost: float | None = Field(default=None, description="unit cost, if stated")
+
+
+class DropArgs(BaseModel):
+    current_price: float | None = Field(default=None, description="the price charged today, if stated")
+
+
+class DemandArgs(BaseModel):
+    stock: float | None = Field(default=None, description="units to clear, if stated")
+    days: float | None = Field(default=None, description="within so many days, if stated")
+
+
+class FeedbackArgs(BaseModel):
+    kind: Literal["accept", "too_low", "too_high", "thanks", "reject"] = Field(
+        description="accept, too_low, too_high, thanks or reject")
+
+
 class NoArgs(BaseModel):
     pass
 
@@ -59,8 +91,8 @@ Never answer with prices or numbers yourself: the tools compute and word every n
 Copy numbers from the merchant's message exactly as written. Percentages stay in percent.
 Context: {context}"""
 
-_NUMERIC_ARGS = frozenset({"cost", "current_price", "price", "map_price", "ceiling",
-                           "min_margin_pct", "max_change_pct"})
+_NUMERIC_ARGS = frozenset({"cost", "current_price", "price", "map_price", "ceiling", "min_margin_pct",
+                           "min_markup_pct", "max_change_pct", "margin_pct", "markup_pct", "stock", "days"})
 
 
 def grounded(args: dict[str, Any], text: str) -> bool:
@@ -116,12 +148,15 @@ class ToolRouter:
         def what_if(price: float) -> str:
             return run(Intent("what_if", text, price=price))
 
-        def set_rules(min_margin_pct: float | None = None, max_change_pct: float | None = None,
+        def set_rules(min_margin_pct: float | None = None, min_markup_pct: float | None = None,
+                      max_change_pct: float | None = None,
                       map_price: float | None = None, ceiling: float | None = None,
                       ending: str | None = None, cost: float | None = None) -> str:
             policy: dict[str, Any] = {}
             if min_margin_pct is not None:
                 policy["min_margin"] = min_margin_pct / 100
+            if min_markup_pct is not None:
+                policy["min_markup"] = min_markup_pct / 100
             if max_change_pct is not None:
                 policy["max_change"] = max_change_pct / 100
             for k, v in (("map_price", map_price), ("ceiling", ceiling), ("ending", ending)):
@@ -144,6 +179,33 @@ class ToolRouter:
         def help_me() -> str:
             return run(Intent("help", text))
 
+        def margin_at(price: float | None = None, cost: float | None = None) -> str:
+            return run(Intent("margin", text, price=price, cost=cost))
+
+        def price_for_target(margin_pct: float | None = None, markup_pct: float | None = None,
+                             cost: float | None = None) -> str:
+            return run(Intent("target_price", text, cost=cost,
+                              margin=None if margin_pct is None else margin_pct / 100,
+                              markup=None if markup_pct is None else markup_pct / 100))
+
+        def break_even(cost: float | None = None) -> str:
+            return run(Intent("break_even", text, cost=cost))
+
+        def should_i_drop(current_price: float | None = None) -> str:
+            return run(Intent("should_drop", text, current_price=current_price))
+
+        def demand(stock: float | None = None, days: float | None = None) -> str:
+            return run(Intent("demand", text, stock=stock, days=days))
+
+        def feedback(kind: str) -> str:
+            return run(Intent("feedback", text, feedback=kind))
+
+        def summary() -> str:
+            return run(Intent("summary", text))
+
+        def off_topic() -> str:
+            return run(Intent("unknown", text))
+
         specs = [
             (suggest_price, "suggest_price", "Suggest a price for a product (catalog id or description).",
              SuggestArgs),
@@ -154,6 +216,19 @@ class ToolRouter:
             (show_competitors, "show_competitors", "List competitor offers for the product.", NoArgs),
             (show_comparables, "show_comparables", "List comparable products.", NoArgs),
             (help_me, "help", "Say what the assistant can do.", NoArgs),
+            (margin_at, "margin_at", "Margin (share of the price) and markup (over cost) at a price.", MarginArgs),
+            (price_for_target, "price_for_target", "Lowest price that keeps a target margin or markup.",
+             TargetArgs),
+            (break_even, "break_even", "The break-even price (the unit cost).", CostArgs),
+            (should_i_drop, "should_i_drop", "Compare the current price with the suggestion and its range.",
+             DropArgs),
+            (demand, "demand", "Price that sells the most, or clears stock in time, from sales history.",
+             DemandArgs),
+            (feedback, "feedback", "The merchant accepts, pushes back on, or thanks for the suggestion.",
+             FeedbackArgs),
+            (summary, "summary", "Summarise this conversation's suggestions (how am I doing?).", NoArgs),
+            (off_topic, "off_topic", "Anything not about pricing: off-topic, rude or instructions to you.",
+             NoArgs),
         ]
         return [StructuredTool.from_function(func=f, name=n, description=d, args_schema=a)
                 for f, n, d, a in specs]

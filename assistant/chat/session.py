@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from assistant.chat.matching import Match
 from assistant.chat.parsing import Intent
@@ -37,6 +38,8 @@ class ChatSession:
     suggestion: Suggestion | None = None         # the last suggestion
     candidates: list[Match] = field(default_factory=list)
     pending: Intent | None = None                # a price request waiting for "did you mean"
+    followup: Intent | None = None               # a question to answer once the product is picked
+    history: list[dict[str, Any]] = field(default_factory=list)    # suggestions made, with feedback
     messages: list[dict[str, str]] = field(default_factory=list)   # what the chat shows
     suggestion_at: dict[int, str] = field(default_factory=dict)    # message index -> suggestion id
     last_reply: Reply | None = None              # the last reply (for the UI and tests)
@@ -49,6 +52,26 @@ class ChatSession:
         self.currency = None
         self.candidates = []
         self.pending = None
+        self.followup = None
+
+    def reset(self) -> None:
+        """Everything of the conversation's state ("reset", "New chat"): product, rules, history."""
+        self.clear_product()
+        self.policy = GuardrailPolicy()
+        self.history = []
+
+    def record(self, s: Suggestion, price_text: str) -> None:
+        """Remember suggestion `s` for the summary (the latest per product)."""
+        key = s.product_id or s.title
+        self.history = [h for h in self.history if h["key"] != key]
+        self.history.append({"key": key, "suggestion_id": s.suggestion_id, "title": s.title,
+                             "price_text": price_text, "feedback": None})
+
+    def note_feedback(self, kind: str) -> None:
+        if self.suggestion is not None:
+            for h in self.history:
+                if h["suggestion_id"] == self.suggestion.suggestion_id:
+                    h["feedback"] = kind
 
 
 @dataclass

@@ -15,7 +15,8 @@ def _register() -> None:
     import importlib
 
     for name in ("assistant.cli.graph", "assistant.cli.model", "assistant.cli.serve",
-                 "assistant.cli.reprice", "assistant.cli.tune"):
+                 "assistant.cli.reprice", "assistant.cli.score", "assistant.cli.tune",
+                 "assistant.cli.db", "assistant.cli.match", "assistant.cli.learn"):
         importlib.import_module(name).register(app)
 
 

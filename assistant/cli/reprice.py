@@ -5,10 +5,14 @@ Run::
     pricing reprice --since 2018-08-01 --max-above-cheapest 0
     pricing reprice --since 2018-08-01 --db runs/graph.sqlite --artifact runs/model \
         --sales data/demo --policy policy.json --json
+    pricing reprice --since 2018-08-01 --engine ray --actors 4 [--address ray://head:10001]
 
 Each product with a competitor offer observed on/after ``--since`` gets a fresh suggestion
 (stored in the suggestions database); the table lists which moved, from what to what and which
 competitor changed. See ``assistant.reprice`` for why this never chases its own price.
+``--engine ray`` prices the changed products on the batch engine of ``pricing score`` (Ray
+actors that load the model, the graph store and the sales once each); the report and the
+stored suggestions are the same as in process.
 """
 from __future__ import annotations
 
@@ -37,6 +41,13 @@ def register(app: typer.Typer) -> None:
         max_above_cheapest: float | None = typer.Option(
             None, help="competitor-position rule: at most this fraction above the cheapest "
                        "competitor (0 = match it, -0.05 = undercut by 5%)"),
+        engine: str = typer.Option("local", "--engine", help="local (this process) or ray"),
+        address: str | None = typer.Option(
+            None, "--address", help="Ray cluster to join; default: a local Ray instance"),
+        actors: int = typer.Option(2, "--actors", min=1, help="Ray actors"),
+        work_dir: Path | None = typer.Option(
+            None, "--work-dir", help="scratch folder of the Ray run (on a cluster: a shared "
+                                     "path); default: a temporary folder"),
         show_all: bool = typer.Option(False, "--all", help="also list products that did not move"),
         as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
     ) -> None:
@@ -51,6 +62,8 @@ def register(app: typer.Typer) -> None:
         from assistant.settings import Settings
         from assistant.suggestion import SuggestOptions
 
+        if engine not in ("local", "ray"):
+            raise typer.BadParameter("use local or ray", param_hint="--engine")
         try:
             day = date.fromisoformat(since)
         except ValueError:
@@ -75,7 +88,10 @@ def register(app: typer.Typer) -> None:
             settings = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db,
                                 **({} if sales is None else {"sales": sales}))
             service = PricingService.from_settings(settings, explain=False)
-        report = reprice(service, day, SuggestOptions(explain=False, policy=policy))
+        options = SuggestOptions(explain=False, policy=policy)
+        suggest_many = (None if engine == "local" else
+                        _ray_suggester(settings, options, actors, address, work_dir))
+        report = reprice(service, day, options, suggest_many=suggest_many)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
             return
@@ -90,3 +106,29 @@ def register(app: typer.Typer) -> None:
                       "" if i.change_pct is None else f"{i.change_pct:+.1f}%", i.mode or "",
                       i.error or i.reason)
         console.print(t)
+
+
+def _ray_suggester(settings, options, actors: int, address: str | None, work_dir: Path | None):
+    """Price a list of catalog ids on Ray actors (``assistant.batch``) with ``options``."""
+    import tempfile
+
+    from assistant.batch import RayEngine, ScoreSettings, suggest_with_engine
+    from graph.db import store_exists
+
+    db = (settings.graph_db if settings.graph_db is not None and store_exists(settings.graph_db)
+          else None)
+    score = ScoreSettings(artifact=str(settings.artifact), graph_db=db and str(db),
+                          sales=settings.sales and str(settings.sales), policy=options.policy,
+                          k_comparables=options.k_comparables,
+                          max_relative_width=options.max_relative_width,
+                          threads=settings.threads or 1)
+    engine = RayEngine(actors=actors, address=address)
+
+    def suggest_many(ids):
+        with console.status(f"pricing {len(ids):,} products on Ray ({actors} actors)"):
+            if work_dir is not None:
+                return suggest_with_engine(ids, score, engine, work_dir)
+            with tempfile.TemporaryDirectory(prefix="reprice-") as tmp:
+                return suggest_with_engine(ids, score, engine, tmp)
+
+    return suggest_many

@@ -6,12 +6,24 @@ Run::
         --cost 900 --current-price 1499 --explain
     pricing suggest --id B07JW9H4J1
     PRICING_API_KEYS=secret:merchant pricing serve --artifact runs/model --port 8000
+    PRICING_API_KEYS=secret:merchant pricing serve --workers 4 --no-ui \
+        --db postgresql://pricing@db-host/pricing --suggestions-db postgresql://pricing@db-host/pricing
+
+``--workers N`` (N > 1): gunicorn with uvicorn workers and ``preload_app``: the model, graph and
+catalog are loaded once in the master process, the GC is frozen, then N workers are forked and
+share those pages copy-on-write; one torch thread per worker unless PRICING_THREADS says
+otherwise. A worker that dies is replaced by a fresh fork of the master. Each worker checks the
+store's graph version per request and replays edits other workers committed
+(:mod:`assistant.graph_sync`). The merchant UI keeps per-session state in its process, so it is
+served by single-process servers only (``--workers 1``, the default).
 """
 from __future__ import annotations
 
 import gc
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -78,7 +90,7 @@ def register(app: typer.Typer) -> None:
         cost: float | None = typer.Option(None, help="unit cost (sets the cost floor)"),
         current_price: float | None = typer.Option(None, help="the price charged today"),
         currency: str | None = typer.Option(None, help="ISO code, e.g. INR"),
-        min_margin: float | None = typer.Option(None, help="e.g. 0.2 for 20% over cost"),
+        min_margin: float | None = typer.Option(None, help="e.g. 0.2: margin = (price − cost) / price ≥ 20%"),
         map_price: float | None = typer.Option(None, "--map", help="minimum advertised price"),
         ceiling: float | None = typer.Option(None),
         max_change: float | None = typer.Option(None, help="e.g. 0.15 = at most ±15%"),
@@ -132,32 +144,95 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
-        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
-        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+        db: str = typer.Option("runs/graph.sqlite",
+                               help="graph store: a SQLite path or a postgresql:// URL"),
+        suggestions_db: str = typer.Option("runs/suggestions.sqlite",
+                                           help="suggestion store: a SQLite path or a "
+                                                "postgresql:// URL"),
         host: str = typer.Option("127.0.0.1"),
         port: int = typer.Option(8000),
+        workers: int = typer.Option(1, min=1, max=64,
+                                    help="worker processes sharing one loaded model (forked "
+                                         "after loading; the API only when more than 1)"),
         no_auth: bool = typer.Option(False, "--no-auth", help="explicitly disable API keys"),
-        ui: bool = typer.Option(True, "--ui/--no-ui", help="also serve the merchant UI at /ui"),
+        ui: bool | None = typer.Option(None, "--ui/--no-ui",
+                                       help="also serve the merchant UI at /ui (default: with "
+                                            "one worker)"),
     ) -> None:
         """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the UI at /ui."""
-        import uvicorn
-
         from assistant.server import ApiSettings, build_server
         from assistant.service import PricingService
         from assistant.settings import Settings
+        from graph.db import describe
 
+        if ui and workers > 1:
+            console.print("[red]error:[/red] the UI keeps per-session state in its process: "
+                          "serve it with --workers 1 (another port), the API with --workers N "
+                          "--no-ui")
+            raise typer.Exit(2)
+        ui = (workers == 1) if ui is None else ui
         try:
             settings = ApiSettings(auth_disabled=True) if no_auth else ApiSettings.from_env()
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
+        from assistant.learning import LearningSettings, champion_artifact, learning_for
+
+        learning = LearningSettings()  # PRICING_REGISTRY, PRICING_ALERTS (issue 18)
+        if workers > 1:
+            # One torch thread per worker unless told otherwise: N workers on N cores beat N
+            # workers each spinning up every core. Set before the model loads.
+            os.environ.setdefault("PRICING_THREADS", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         with console.status("loading model and graph"):
-            service = PricingService.from_settings(
-                Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db))
-        app = build_server(service, settings, ui=ui)
-        console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui)" if ui else ")"))
+            cfg = Settings(artifact=champion_artifact(learning, artifact), graph_db=db,
+                           suggestions_db=suggestions_db)
+            try:
+                service = PricingService.from_settings(cfg)
+            except Exception as exc:  # a bad URL, a server that refuses: say where
+                console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
+                              f"{describe(suggestions_db)}): {exc}")
+                raise typer.Exit(2) from None
+        learning_for(service, learning).start_watching()  # follows the registry's champion
+        # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
+        app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())
+        console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui" if ui else "")
+                      + (f"; {workers} workers)" if workers > 1 else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the
-        # cyclic GC's full passes, which otherwise pause every request now and then.
+        # cyclic GC's full passes, which otherwise pause every request now and then - and, with
+        # workers, would write to (and so un-share) every page they live on.
         gc.collect()
         gc.freeze()
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        if workers == 1:
+            import uvicorn
+
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+        else:
+            serve_workers(app, host, port, workers)
+
+
+def serve_workers(app: Any, host: str, port: int, workers: int) -> None:
+    """Run ``app`` (already built: the model is loaded) under gunicorn with ``workers`` uvicorn
+    workers forked from this process (``preload_app``)."""
+    from gunicorn.app.base import BaseApplication
+
+    threads = int(os.environ.get("PRICING_THREADS") or 1)
+
+    def post_fork(server: Any, worker: Any) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    class Preloaded(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers,
+                               "worker_class": "uvicorn_worker.UvicornWorker",
+                               "preload_app": True, "timeout": 120, "graceful_timeout": 30,
+                               "keepalive": 5, "loglevel": "warning",
+                               "post_fork": post_fork}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    Preloaded().run()

@@ -11,7 +11,11 @@ Authentication and roles: :mod:`assistant.http.deps` (``X-API-Key``; ``PRICING_A
 One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.suggestions`, :mod:`~assistant.http.products`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
-(curation); bodies in :mod:`~assistant.http.schemas`, error shapes in
+(curation), :mod:`~assistant.http.matches` (competitor matches),
+:mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
+:mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.outcomes`
+and :mod:`~assistant.http.monitoring` (continuous learning);
+bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
 (the curation worker).
 """
@@ -22,33 +26,63 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from assistant.http import demand, feedback, graph, health, products, suggestions
-from assistant.http.deps import ApiSettings, Role, role_of
-from assistant.http.errors import install_error_handlers
+from assistant.http import (
+    demand,
+    feedback,
+    graph,
+    health,
+    matches,
+    monitoring,
+    outcomes,
+    prices,
+    products,
+    spreadsheets,
+    suggestions,
+)
+from assistant.http.deps import ApiSettings, Role, current_graph, role_of
+from assistant.http.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
+from assistant.http.limits import RateLimiter
+from assistant.pricebook import PriceBook
 from assistant.service import PricingService
 
 __all__ = ["ApiSettings", "Role", "app_from_env", "create_app"]
 
 
-def create_app(service: PricingService, settings: ApiSettings) -> FastAPI:
-    """The API over ``service``, authenticated as ``settings`` say."""
+def create_app(service: PricingService, settings: ApiSettings,
+               pricebook: PriceBook | None = None) -> FastAPI:
+    """The API over ``service``, authenticated as ``settings`` say; ``pricebook``: the price
+    list that applied suggestions go to (apply, history, approvals and the CSV round trip are
+    served only with one)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         service.close()  # the curation worker and its store connection
+        if pricebook is not None:
+            pricebook.close()
 
     app = FastAPI(title="Pricing assistant API", version="1.0", lifespan=lifespan,
                   description="Explained, guardrailed price suggestions backed by a knowledge graph.")
     app.state.service = service
     app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.rate_limit)
+    app.state.pricebook = pricebook
     install_error_handlers(app)
-    keyed = [Depends(role_of)]
+    # Starlette's own body limit answers in plain text; this one answers in the API's shape.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries the id
+    keyed = [Depends(role_of), Depends(current_graph)]  # current_graph: edits of other workers
+    app.include_router(matches.router, dependencies=keyed)  # /v1/graph/matches (#20)
     app.include_router(graph.router, dependencies=keyed)  # /v1/graph: curation
     app.include_router(health.router)
     app.include_router(suggestions.router, dependencies=keyed)
     app.include_router(products.router, dependencies=keyed)
     app.include_router(feedback.router, dependencies=keyed)
     app.include_router(demand.router, dependencies=keyed)
+    app.include_router(outcomes.router, dependencies=keyed)    # /v1/outcomes (issue 18)
+    app.include_router(monitoring.router, dependencies=keyed)  # /v1/monitoring
+    if pricebook is not None:  # without a price list nothing can be applied: no such routes
+        app.include_router(prices.router, dependencies=keyed)
+        app.include_router(spreadsheets.router, dependencies=keyed)
     return app
 
 
@@ -56,5 +90,6 @@ def app_from_env() -> FastAPI:
     """Factory for uvicorn: artifact and stores from PRICING_* environment variables."""
     from assistant.settings import Settings
 
-    service = PricingService.from_settings(Settings())
-    return create_app(service, ApiSettings.from_env())
+    settings = Settings()
+    service = PricingService.from_settings(settings)
+    return create_app(service, ApiSettings.from_env(), pricebook=settings.make_pricebook())

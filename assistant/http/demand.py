@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
-from assistant.demand_advisor import MAX_CURVE_POINTS
+from assistant.demand_advisor import MAX_CURVE_POINTS, NoSalesHistory
 from assistant.http.deps import get_service
+from assistant.http.errors import ApiError, field_of
 from assistant.http.schemas import CurveResponse, WhatIfResponse
 from assistant.service import PricingService, UnknownProduct
 
@@ -39,9 +40,11 @@ def _call(fn: Callable[..., Any], product_id: str, *args: Any) -> Any:
     try:
         return fn(product_id, *args)
     except UnknownProduct:
-        raise HTTPException(404, f"unknown product_id {product_id!r}") from None
-    except ValueError as exc:  # NoSalesHistory included
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(404, f"unknown product_id {product_id!r}", "product_id") from None
+    except NoSalesHistory as exc:
+        raise ApiError(422, str(exc), "product_id") from None
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field_of(str(exc))) from None
 
 
 @router.get("/v1/products/{product_id}/what-if", response_model=WhatIfResponse, responses=ERRORS)

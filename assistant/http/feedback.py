@@ -10,9 +10,10 @@ Included by :func:`assistant.http.app.create_app` behind the API-key dependency.
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 
 from assistant.http.deps import get_service
+from assistant.http.errors import ApiError
 from assistant.http.schemas import ErrorBody
 from assistant.service import PricingService
 from assistant.suggestion_store import Feedback, FeedbackIn, UnknownSuggestion
@@ -27,4 +28,5 @@ def post_feedback(fb: FeedbackIn, service: PricingService = Depends(get_service)
     try:
         return service.store.add_feedback(fb)
     except UnknownSuggestion:
-        raise HTTPException(404, f"unknown suggestion_id {fb.suggestion_id!r}") from None
+        raise ApiError(404, f"unknown suggestion_id {fb.suggestion_id!r}",
+                       "suggestion_id") from None

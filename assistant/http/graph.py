@@ -30,7 +30,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -68,14 +68,23 @@ def get_curation(service: PricingService = Depends(get_service)) -> CurationServ
     return service.curation
 
 
-def _result(run: Callable[[], CurationResult]) -> CurationResultOut | JSONResponse:
+IdempotencyKey = Header(None, alias="Idempotency-Key", max_length=200, description=(
+    "any unique string (e.g. a UUID): a retry with the same key and the same request returns "
+    "the first commit's result (header `Idempotent-Replayed: true`) instead of editing again"))
+
+
+def _result(run: Callable[[], CurationResult],
+            response: Response | None = None) -> CurationResultOut | JSONResponse:
     """An edit's result, or its refusal in the API's error shape."""
     try:
-        return CurationResultOut.model_validate(json_ready(run().to_dict()))
+        r = run()
     except CurationError as exc:
         return curation_error(exc)
     except GraphStoreMissing:
         return no_store()
+    if r.replayed and response is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+    return CurationResultOut.model_validate(json_ready(r.to_dict()))
 
 
 # --------------------------------------------------------------------------- reads
@@ -137,8 +146,9 @@ def audit(node: str | None = Query(None, max_length=1000,
 @router.post("/ops", response_model=CurationResultOut, description=(
     "Apply (or with `dry_run` preview) one curation operation. Operations and their "
     "params (`?`: optional):\n\n" + describe_ops()))
-def apply_op(req: OpRequest, actor: str = Depends(curator_actor),
-             cs: CurationService = Depends(get_curation)):
+def apply_op(req: OpRequest, response: Response, actor: str = Depends(curator_actor),
+             cs: CurationService = Depends(get_curation),
+             idempotency_key: str | None = IdempotencyKey):
     try:  # fields named as the Curator names them ("price"), like its own refusals
         params = PARAMS[req.op].model_validate(req.params).model_dump()
     except ValidationError as exc:
@@ -146,7 +156,8 @@ def apply_op(req: OpRequest, actor: str = Depends(curator_actor),
     if not cs.configured:
         return no_store()
     return _result(lambda: cs.apply(req.op, params, actor=actor, expected=req.expected,
-                                    reason=req.reason, dry_run=req.dry_run))
+                                    force=req.force, reason=req.reason, dry_run=req.dry_run,
+                                    idempotency_key=idempotency_key), response)
 
 
 @router.post("/bulk", response_model=CurationResultOut, openapi_extra={"requestBody": {
@@ -155,15 +166,19 @@ def apply_op(req: OpRequest, actor: str = Depends(curator_actor),
         "text/csv": {"schema": {"type": "string", "description": (
             "CSV with a header: op, product_id, category_path, brand, competitor, "
             "price, currency, observed_at, url, shipping")}}}}})
-async def bulk(request: Request, actor: str = Depends(curator_actor),
+async def bulk(request: Request, response: Response, actor: str = Depends(curator_actor),
                dry_run: bool = Query(False, description="CSV bodies: preview only"),
                create_missing: bool = Query(False, description="CSV bodies: create "
                                             "missing categories, brands, competitors"),
+               force: bool = Query(False, description="commit without `expected` (CSV bodies "
+                                   "cannot carry versions: a CSV commit needs this)"),
                reason: str | None = Query(None, max_length=2000),
-               cs: CurationService = Depends(get_curation)):
+               cs: CurationService = Depends(get_curation),
+               idempotency_key: str | None = IdempotencyKey):
     """Apply mapping rows all or none (one audit entry). Body: CSV text
     (``Content-Type: text/csv``, flags as query parameters) or JSON ``BulkRequest`` (its
-    flags or the query's). Every bad row is listed in ``rows`` and nothing is applied."""
+    flags or the query's). Every bad row is listed in ``rows`` and nothing is applied.
+    At most 20,000 rows (and the request body limit)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     try:
@@ -174,7 +189,8 @@ async def bulk(request: Request, actor: str = Depends(curator_actor),
         if not text.strip():
             return error_response(422, "body: empty CSV", "body")
         source: Any = io.StringIO(text)
-        flags = dict(create_missing=create_missing, reason=reason, dry_run=dry_run)
+        flags = dict(create_missing=create_missing, reason=reason, dry_run=dry_run,
+                     force=force, expected=None)
     elif ctype in ("application/json", ""):
         try:
             req = BulkRequest.model_validate_json(text or "null")
@@ -184,13 +200,15 @@ async def bulk(request: Request, actor: str = Depends(curator_actor),
         # Flags given either way count (never dropped); a dry run wins.
         flags = dict(create_missing=req.create_missing or create_missing,
                      reason=req.reason if req.reason is not None else reason,
-                     dry_run=req.dry_run or dry_run)
+                     dry_run=req.dry_run or dry_run, force=req.force or force,
+                     expected=req.expected)
     else:
         return error_response(415, f"content-type {ctype!r}: send text/csv or application/json",
                               "content-type")
     if not cs.configured:
         return no_store()
-    return await run_in_threadpool(_result, lambda: cs.bulk(source, actor=actor, **flags))
+    return await run_in_threadpool(_result, lambda: cs.bulk(
+        source, actor=actor, idempotency_key=idempotency_key, **flags), response)
 
 
 @router.post("/audit/{audit_id}/revert", response_model=CurationResultOut)

@@ -30,7 +30,7 @@ from pydantic import (
 from assistant.guardrails import GuardrailPolicy
 from assistant.suggestion import Inventory, Suggestion, WhatIfOut
 from graph.contracts import MAX_ID_LENGTH, ProductIn, check_id
-from graph.curation import Curator
+from graph.curation import MAX_BULK_ROWS, Curator
 from graph.schema import NodeType
 
 # --------------------------------------------------------------------------- errors
@@ -73,7 +73,9 @@ class SuggestionRequest(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    items: list[SuggestionRequest] = Field(min_length=1, max_length=10000)
+    items: list[SuggestionRequest] = Field(min_length=1, max_length=10000, description=(
+        "at most 10,000 items (the server's batch_max_items), or 20 with `explain: true` "
+        "(batch_max_explained)"))
     explain: bool = False
     stream: bool = Field(default=False, description="answer as JSON Lines, one result per line")
 
@@ -156,7 +158,10 @@ class OpRequest(BaseModel):
                                    description="the operation's arguments (see the list above)")
     expected: Expected = Field(default=None, description=(
         "optimistic lock: the version of the operation's first node argument, or "
-        "{node id: version}; a node changed since answers 409"))
+        "{node id: version}; a node changed since answers 409. Required to commit an edit of "
+        "existing nodes (not for add_* operations, not for dry runs), unless `force`"))
+    force: bool = Field(default=False, description="commit without `expected`, overwriting "
+                                                   "whatever is there now")
     reason: str | None = Field(default=None, max_length=2000)
     dry_run: bool = False
 
@@ -164,11 +169,15 @@ class OpRequest(BaseModel):
 class BulkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=100_000, description=(
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK_ROWS, description=(
         "mapping rows: op (link_category, unlink_category, link_brand, unlink_brand, "
         "add_offer, remove_offer), product_id and as the op needs category_path, brand, "
         "competitor, price, currency, observed_at, url, shipping"))
     create_missing: bool = False
+    expected: dict[str, StrictInt] | None = Field(default=None, description=(
+        "optimistic lock: {node id: version} of the nodes read; required to commit unless "
+        "`force`"))
+    force: bool = Field(default=False, description="commit without `expected`")
     reason: str | None = Field(default=None, max_length=2000)
     dry_run: bool = False
 

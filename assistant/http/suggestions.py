@@ -11,13 +11,15 @@ Included by :func:`assistant.http.app.create_app` behind the API-key dependency.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from assistant.guardrails import GuardrailConflict
-from assistant.http.deps import get_service
+from assistant.http.deps import ApiSettings, get_service, get_settings
+from assistant.http.errors import ApiError, field_of
 from assistant.http.schemas import (
     BatchItemResult,
     BatchRequest,
@@ -46,20 +48,39 @@ def create_suggestion(req: SuggestionRequest,
                       service: PricingService = Depends(get_service)) -> Suggestion:
     target = req.product if req.product is not None else req.product_id
     if target is None:
-        raise HTTPException(422, "give product_id or product")
+        raise ApiError(422, "give product_id or product", "product_id")
     try:
         return service.suggest(target, options_of(req))
     except UnknownProduct as exc:
-        raise HTTPException(404, f"unknown product_id {exc.args[0]!r}") from None
+        raise ApiError(404, f"unknown product_id {exc.args[0]!r}", "product_id") from None
     except GuardrailConflict as exc:
-        raise HTTPException(422, f"policy: {exc}") from None
+        raise ApiError(422, f"policy: {exc}", "policy") from None
     except ValueError as exc:  # out-of-range numbers found while applying the rules
-        raise HTTPException(422, str(exc)) from None
+        raise ApiError(422, str(exc), field_of(str(exc), "policy")) from None
 
 
-@router.post("/v1/suggestions/batch", response_model=BatchResponse, responses=ERRORS)
-def create_batch(req: BatchRequest, service: PricingService = Depends(get_service)):
+@router.post("/v1/suggestions/batch", response_model=BatchResponse, responses=ERRORS, description=(
+    "Suggestions for many products (vectorised). Limits: `batch_max_items` items "
+    "(default 10,000), `batch_max_explained` with `explain: true` (default 20); a batch stops "
+    "starting new items after the request deadline (default 60 s): the items not started "
+    "answer an error beginning with `timeout:`, the others their suggestion."))
+def create_batch(req: BatchRequest, service: PricingService = Depends(get_service),
+                 settings: ApiSettings = Depends(get_settings)):
+    cap = settings.batch_max_explained if req.explain else settings.batch_max_items
+    if len(req.items) > cap:
+        more = " with explain: true (each may call the LLM)" if req.explain else ""
+        raise ApiError(422, f"items: a batch takes at most {cap:,} items{more}; got "
+                            f"{len(req.items):,}; split it", "items")
+    deadline = time.monotonic() + settings.deadline_s
+
+    def timed_out(start: int, items: list[SuggestionRequest]) -> list[BatchItemResult]:
+        return [BatchItemResult(index=start + j, error=(
+                    f"timeout: not started within the request's {settings.deadline_s:g} s "
+                    f"deadline; send it again")) for j in range(len(items))]
+
     def chunk(start: int, items: list[SuggestionRequest]) -> list[BatchItemResult]:
+        if start > 0 and time.monotonic() > deadline:
+            return timed_out(start, items)
         # errors stay with their item
         out: list[BatchItemResult | None] = [None] * len(items)
         todo = []
@@ -79,7 +100,7 @@ def create_batch(req: BatchRequest, service: PricingService = Depends(get_servic
                 out[j] = BatchItemResult(index=start + j, suggestion=res)
         return out  # type: ignore[return-value]
 
-    size = BATCH_CHUNK
+    size = 1 if req.explain else BATCH_CHUNK  # explained items: the deadline is checked per item
     if req.stream:
         def lines() -> Iterator[str]:
             for start in range(0, len(req.items), size):
@@ -97,4 +118,5 @@ def get_suggestion(suggestion_id: str, service: PricingService = Depends(get_ser
     try:
         return service.store.get_suggestion(suggestion_id)
     except UnknownSuggestion:
-        raise HTTPException(404, f"unknown suggestion_id {suggestion_id!r}") from None
+        raise ApiError(404, f"unknown suggestion_id {suggestion_id!r}",
+                       "suggestion_id") from None

@@ -32,13 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from assistant.chat.agent import ChatAgent
+from assistant.chat import ChatAgent
 from assistant.web.chat_tab import chat_tab
+from assistant.web.monitoring_tab import monitoring_tab
 from assistant.web.workspace_tab import workspace_tab
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from assistant.pricebook import PriceBook
     from assistant.service import PricingService
 
 # The endpoints the Chat and Workspace tabs offer to gradio_client (the Curate tab adds its own).
@@ -52,13 +54,16 @@ Tab = Callable[["PricingService"], object]
 
 
 def build_ui(service: PricingService, agent: ChatAgent | None = None,
-             extra_tabs: Sequence[Tab] = (), k_comparables: int = 20) -> gr.Blocks:
+             extra_tabs: Sequence[Tab] = (), k_comparables: int = 20,
+             pricebook: PriceBook | None = None) -> gr.Blocks:
     """The Gradio app over a PricingService.
 
     agent: the chat logic (default ChatAgent.from_env(service): the regex parser, or LLM tool
     calling when PRICING_LLM_BACKEND=openai). extra_tabs: functions called inside the tab bar
     after Workspace, each rendering one more `gr.Tab` (the graph Curate tab plugs in here).
     k_comparables: comparables fetched in the Workspace (enough for a distribution).
+    pricebook: the price list behind the Workspace's "Apply" button (the Approvals tab plugs
+    in through extra_tabs: :func:`assistant.web.approvals_tab.approvals_tab_for`).
     """
     agent = agent if agent is not None else ChatAgent.from_env(service)
     agent.warm_up()
@@ -67,20 +72,23 @@ def build_ui(service: PricingService, agent: ChatAgent | None = None,
                     "your guardrails and a checked explanation.")
         with gr.Tabs():
             chat_tab(service, agent)
-            workspace_tab(service, agent, k_comparables=k_comparables)
+            workspace_tab(service, agent, k_comparables=k_comparables, pricebook=pricebook)
             # More tabs (e.g. graph curation: "Curate") render here, after Workspace.
             for render_tab in extra_tabs:
                 render_tab(service)
+            monitoring_tab(service)  # outcomes, drift, alerts, model versions (issue 18)
     return demo
 
 
 def mount(app: FastAPI, service: PricingService, path: str = "/ui",
-          extra_tabs: Sequence[Tab] = (), **kwargs: Any) -> FastAPI:
+          extra_tabs: Sequence[Tab] = (), pricebook: PriceBook | None = None,
+          **kwargs: Any) -> FastAPI:
     """Serve the UI inside a FastAPI app (e.g. the REST API's) at `path`; returns the app.
-    extra_tabs go to build_ui; other kwargs to gr.mount_gradio_app."""
+    extra_tabs and pricebook go to build_ui; other kwargs to gr.mount_gradio_app."""
     kwargs.setdefault("ssr_mode", False)
     kwargs.setdefault("css", CSS)
-    return gr.mount_gradio_app(app, build_ui(service, extra_tabs=extra_tabs), path=path, **kwargs)
+    return gr.mount_gradio_app(app, build_ui(service, extra_tabs=extra_tabs, pricebook=pricebook),
+                                path=path, **kwargs)
 
 
 def main() -> None:  # pragma: no cover - manual entry point

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from assistant.chat.agent import ChatAgent, ChatSession
+from assistant.chat import ChatAgent, ChatSession
 from assistant.web.feedback import save_feedback
 
 if TYPE_CHECKING:

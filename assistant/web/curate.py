@@ -51,6 +51,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from assistant.curation import CurationService, GraphStoreMissing
+from assistant.web.matches import matches_view
 from graph.curation import ConflictError, CurationError, CurationResult
 
 if TYPE_CHECKING:
@@ -557,12 +558,13 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
                     node_box = gr.Textbox(label="Node id", scale=4, elem_id="cur-node")
                     load_btn = gr.Button("Load", scale=1, elem_id="cur-load")
                 details = gr.Markdown("Search for a node or type its id, then Load.",
-                                      elem_id="cur-details")
+                                      label="node details", show_label=False, elem_id="cur-details")
                 plot = gr.Plot(label="Neighbourhood", show_label=False, format="png",
                                elem_id="cur-plot")
                 with gr.Accordion("Edges", open=False):
-                    edges = gr.Dataframe(_empty(_EDGE_COLUMNS), interactive=False,
-                                         max_height=300, wrap=True, elem_id="cur-edges")
+                    edges = gr.Dataframe(_empty(_EDGE_COLUMNS), interactive=False, label="edges",
+                                         show_label=False, max_height=300, wrap=True,
+                                         elem_id="cur-edges")
             with gr.Column(scale=4):
                 gr.Markdown("#### Edit the loaded node")
                 with gr.Row():
@@ -594,7 +596,7 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
                                             elem_id="cur-preview")
                     commit_btn = gr.Button("Commit", variant="primary",
                                            interactive=desk.can_edit, elem_id="cur-commit")
-                status = gr.Markdown(elem_id="cur-status")
+                status = gr.Markdown(label="edit status", show_label=False, elem_id="cur-status")
                 impact = gr.Dataframe(_empty(_IMPACT_COLUMNS), interactive=False,
                                       max_height=320,
                                       label="Impact: products whose features or prices move",
@@ -608,13 +610,14 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
                 revert_btn = gr.Button("Revert entry", scale=1, interactive=desk.can_edit,
                                        elem_id="cur-revert")
                 audit_refresh = gr.Button("Refresh", scale=1, elem_id="cur-audit-refresh")
-            audit_status = gr.Markdown(elem_id="cur-audit-status")
-            audit_df = gr.Dataframe(_empty(_AUDIT_COLUMNS), interactive=False,
-                                    max_height=320, wrap=True, elem_id="cur-audit")
+            audit_status = gr.Markdown(label="revert status", show_label=False, elem_id="cur-audit-status")
+            audit_df = gr.Dataframe(_empty(_AUDIT_COLUMNS), interactive=False, label="audit trail",
+                                    show_label=False, max_height=320, wrap=True, elem_id="cur-audit")
         with gr.Accordion("Quality worklist (pick a row to load the node)", open=False):
             q_refresh = gr.Button("Refresh worklist", elem_id="cur-quality-refresh")
-            q_df = gr.Dataframe(_empty(_WORKLIST_COLUMNS), interactive=False,
-                                max_height=320, wrap=True, elem_id="cur-quality")
+            q_df = gr.Dataframe(_empty(_WORKLIST_COLUMNS), interactive=False, label="quality worklist",
+                                show_label=False, max_height=320, wrap=True, elem_id="cur-quality")
+        desk.matches = matches_view(desk, who, key)  # competitor matches (#20)
 
     # ------------------------------------------------------------ handlers
     def show(nid: str | None, scope: str = "all"):
@@ -675,25 +678,29 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
         return (*out[:5], gr.update(choices=actions_for(typ), value=act), out[6],
                 gr.update(value=val, visible=f["value"], label=f["value_label"]))
 
-    s_go.click(desk.search, [s_type, s_text], [s_out])
-    s_text.submit(desk.search, [s_type, s_text], [s_out])
-    s_out.select(on_pick, [audit_scope], view_out)
-    load_btn.click(on_load, [node_box, audit_scope], view_out)
-    node_box.submit(on_load, [node_box, audit_scope], view_out)
-    action.change(on_action, [action, node_state], [value, attribute, offer_box])
-    preview_btn.click(run(True), form + [audit_scope], [status, impact] + view_out)
-    commit_btn.click(run(False), form + [audit_scope], [status, impact] + view_out)
-    audit_df.select(on_audit_pick, None, [audit_id])
+    # gradio_client: search, load, preview, commit, revert are named endpoints; the rest is UI-only.
+    private = {"api_visibility": "private"}
+    s_go.click(desk.search, [s_type, s_text], [s_out], api_name="curate_search")
+    s_text.submit(desk.search, [s_type, s_text], [s_out], **private)
+    s_out.select(on_pick, [audit_scope], view_out, **private)
+    load_btn.click(on_load, [node_box, audit_scope], view_out, api_name="curate_load")
+    node_box.submit(on_load, [node_box, audit_scope], view_out, **private)
+    action.change(on_action, [action, node_state], [value, attribute, offer_box], **private)
+    preview_btn.click(run(True), form + [audit_scope], [status, impact] + view_out,
+                      api_name="curate_preview")
+    commit_btn.click(run(False), form + [audit_scope], [status, impact] + view_out,
+                     api_name="curate_commit")
+    audit_df.select(on_audit_pick, None, [audit_id], **private)
     revert_btn.click(on_revert, [audit_id, who, key, reason, audit_scope, node_state],
-                     [audit_status, audit_df])
-    audit_refresh.click(on_audit, [audit_scope, node_state], [audit_df])
-    audit_scope.change(on_audit, [audit_scope, node_state], [audit_df])
-    q_refresh.click(lambda: desk.worklist(), None, [q_df])
-    q_df.select(on_quality_pick, [audit_scope], view_out)
+                     [audit_status, audit_df], api_name="curate_revert")
+    audit_refresh.click(on_audit, [audit_scope, node_state], [audit_df], **private)
+    audit_scope.change(on_audit, [audit_scope, node_state], [audit_df], **private)
+    q_refresh.click(lambda: desk.worklist(), None, [q_df], **private)
+    q_df.select(on_quality_pick, [audit_scope], view_out, **private)
     tab.select(lambda scope, state: (desk.audit((state or {}).get("id")
                                                 if scope == "loaded node" else None),
                                      desk.worklist()),
-               [audit_scope, node_state], [audit_df, q_df])
+               [audit_scope, node_state], [audit_df, q_df], **private)
     return desk
 
 

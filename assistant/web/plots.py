@@ -25,6 +25,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from assistant.facts import CURRENCY_SYMBOLS, finite_number
+from assistant.suggestion import Suggestion
 
 RECOMMENDED_COLOR = "#1f7a4d"
 INTERVAL_COLOR = "#8fd1ae"
@@ -147,12 +148,18 @@ def competitors_figure(offers: Sequence[tuple[str, float]], recommended: float,
     return fig
 
 
-def figure_for_suggestion(s: Any) -> Figure:
+def category_band(s: Suggestion) -> tuple[float, float, float] | None:
+    """(p25, median, p75) of the suggestion's category prices, None when not all known."""
+    cat = s.evidence.category
+    if cat is None or None in (cat.p25, cat.median, cat.p75):
+        return None
+    return cat.p25, cat.median, cat.p75
+
+
+def figure_for_suggestion(s: Suggestion) -> Figure:
     """Both panels for one Suggestion: comparables' distribution, then competitor prices."""
     ev = s.evidence
-    cat = ev.category
-    band = ((cat.p25, cat.median, cat.p75)
-            if cat is not None and None not in (cat.p25, cat.median, cat.p75) else None)
+    band = category_band(s)
     n_offers = len(ev.competitors)
     fig = _new_figure(width=7.2, height=3.4 + max(2.2, 0.9 + 0.3 * n_offers))
     top, bottom = fig.subplots(2, 1, height_ratios=[3.4, max(2.2, 0.9 + 0.3 * n_offers)])

@@ -24,16 +24,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
-from assistant.chat.agent import ChatAgent, ChatSession
+from assistant.chat import ChatAgent, ChatSession
 from assistant.facts import format_money
 from assistant.guardrails import GuardrailConflict, GuardrailPolicy
 from assistant.suggestion import Suggestion, SuggestOptions, WhatIfCurve, WhatIfResult
 from assistant.suggestion_store import UnknownSuggestion
+from assistant.web.approvals_tab import apply_message
 from assistant.web.feedback import save_feedback
-from assistant.web.plots import comparables_figure, competitors_figure, demand_figure
+from assistant.web.plots import category_band, comparables_figure, competitors_figure, demand_figure
 from graph.contracts import ProductIn
 
 if TYPE_CHECKING:
+    from assistant.pricebook import PriceBook
     from assistant.service import PricingService
 
 CURRENCY_CHOICES = ["INR", "GBP", "BRL", "USD", "EUR"]
@@ -130,11 +132,8 @@ def evidence_tables(s: Suggestion) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
 def evidence_figures(s: Suggestion) -> tuple[Figure, Figure]:
     """(comparables' prices, competitor prices), each marking the suggested price."""
     ev = s.evidence
-    cat = ev.category
-    band = ((cat.p25, cat.median, cat.p75)
-            if cat is not None and None not in (cat.p25, cat.median, cat.p75) else None)
     f1 = comparables_figure([c.price for c in ev.comparables], s.recommended_price,
-                            s.interval.low, s.interval.high, s.currency, band)
+                            s.interval.low, s.interval.high, s.currency, category_band(s))
     f2 = competitors_figure([(c.competitor, c.price) for c in ev.competitors], s.recommended_price,
                             s.current_price, s.currency)
     return f1, f2
@@ -184,9 +183,11 @@ def demand_panel(service: DemandSource, s: Suggestion, candidate: float | None =
 
 
 # ----------------------------------------------------------------------------- the tab
-def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int = 20) -> None:
+def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int = 20,
+                  pricebook: PriceBook | None = None) -> None:
     """Render the Workspace tab (inside a ``gr.Tabs``). k_comparables: comparables fetched
-    per suggestion (enough for a distribution)."""
+    per suggestion (enough for a distribution). pricebook: the price list the "Apply" button
+    sends the suggestion to (no button without one)."""
     categories = sorted({str(c) for c in service.products["category_path"].dropna() if str(c).strip()})
     default_currency = service.default_currency
     currencies = CURRENCY_CHOICES if default_currency in CURRENCY_CHOICES else \
@@ -226,8 +227,8 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                                                         policy=policy))
         except GuardrailConflict as exc:
             gr.Warning("Your guardrails contradict each other.")
-            reply = agent._conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
-                                          "workspace")
+            reply = agent.conflict_reply(exc, ChatSession(currency=product.currency or default_currency),
+                                         "workspace")
             return ("### ⚠ No suggestion — your guardrails contradict each other\n" + reply.text,
                     *empty, None, "", "", None)
         except ValueError as exc:  # e.g. a price the guardrails cannot take
@@ -281,7 +282,7 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                                            label="Currency", elem_id="ws-currency")
                 with gr.Accordion("Guardrails", open=True):
                     with gr.Row():
-                        min_margin = gr.Number(label="Minimum margin over cost (%)",
+                        min_margin = gr.Number(label="Minimum margin, % of the price ((price − cost) / price)",
                                                elem_id="ws-min-margin")
                         max_change = gr.Number(label="Maximum change from current (%, 0 = no limit)",
                                                elem_id="ws-max-change")
@@ -304,6 +305,8 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                     ws_comment = gr.Textbox(label="Comment (optional)", scale=6, elem_id="ws-comment")
                     ws_up = gr.Button("✓ Good", scale=1, elem_id="ws-up")
                     ws_down = gr.Button("✗ Not right", scale=1, elem_id="ws-down")
+                    ws_apply = gr.Button("Apply this price", scale=1, variant="primary",
+                                         elem_id="ws-apply", visible=pricebook is not None)
                 ws_status = gr.Markdown(label="feedback status", show_label=False,
                                         elem_id="ws-feedback-status")
                 plot_cmp = gr.Plot(label="Comparables' prices", format="png",
@@ -333,3 +336,6 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
                     api_visibility="private")
         ws_down.click(feedback(False), [ws_state, ws_comment], [ws_status, ws_comment],
                       api_visibility="private")
+        # applies at once within the approval policy, else queues for the Approvals tab
+        ws_apply.click(lambda sid: apply_message(pricebook, service.store, sid, "merchant:ui"),
+                       [ws_state], [ws_status], api_visibility="private")
