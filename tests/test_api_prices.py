@@ -9,7 +9,8 @@ from assistant.http.app import ApiSettings, create_app
 from assistant.pricebook import ApprovalPolicy, PriceBook
 from tests.conftest import live_server
 
-MERCHANT, APPROVER, CURATOR = "merchant-key", "approver-key", "curator-key"
+# keys need at least 16 characters (the server refuses shorter ones)
+MERCHANT, APPROVER, CURATOR = "merchant-key-0123456789", "approver-key-0123456789", "curator-key-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -203,5 +204,7 @@ def test_no_server_errors_on_the_price_routes(base_url):
 
 
 def test_settings_accept_the_approver_role(monkeypatch):
-    monkeypatch.setenv("PRICING_API_KEYS", "k1:merchant,k2:approver")
-    assert ApiSettings.from_env().api_keys == {"k1": "merchant", "k2": "approver"}
+    k1, k2 = "k1-0123456789abcdef", "k2-0123456789abcdef"
+    monkeypatch.setenv("PRICING_API_KEYS", f"{k1}:merchant,boss:{k2}:approver")
+    s = ApiSettings.from_env()
+    assert s.api_keys == {k1: "merchant", k2: "approver"} and s.name_of(k2) == "boss"

@@ -13,7 +13,8 @@ from assistant.pricebook import ApprovalPolicy, PriceBook
 from assistant.suggestion import SuggestOptions
 from tests.conftest import live_server, service_on_store_copy
 
-MERCHANT, APPROVER = "merchant-key", "approver-key"
+# keys need at least 16 characters (the server refuses shorter ones)
+MERCHANT, APPROVER = "merchant-key-0123456789", "approver-key-0123456789"
 
 
 @pytest.fixture(scope="module")
