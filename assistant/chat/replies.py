@@ -238,7 +238,7 @@ def write_suggestion(say: Say, s: Suggestion, in_catalog: bool, with_hint: bool 
         say("- Comparables: {comparables_count} comparable products; the closest is "
             "“{cmp_1_title}” at {cmp_1_price}.")
     if has("brand_name"):
-        say("- Brand {brand_name}: median {brand_median} across {brand_count} products.")
+        say("- Brand {brand_name}: {brand_count} products; their middle price is {brand_median}.")
     i = 1
     while has(f"step_{i}_rule"):
         say(f"- Guardrail: the {{step_{i}_rule}} moved the price from {{step_{i}_before}} "
