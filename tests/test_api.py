@@ -163,9 +163,9 @@ def test_no_server_errors(base_url):
             if isinstance(case.body, dict) and isinstance(case.body.get("items"), list):
                 case.body["items"] = case.body["items"][:3]  # keep the run short; limits are tested above
             r = case.call(base_url=base_url, headers={"X-API-Key": MERCHANT}, timeout=60)
-            # 503 "no graph store configured" is this server's documented state (it was started
-            # without a store, so curation routes are off), not a failure of the handler.
-            if r.status_code >= 500 and not (r.status_code == 503 and "no graph store" in r.text):
+            if r.status_code == 503 and "no graph store" in r.text:
+                return  # documented: this service has no graph store to read or edit
+            if r.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {r.status_code} {r.text[:200]}")
         run()
     assert not failures, failures[:5]

@@ -1,7 +1,8 @@
 """schemathesis with a CURATOR key against a service that HAS a graph store (a private copy),
 so the ``/v1/graph`` edit handlers run on generated input (tests/test_api.py fuzzes with a
-merchant key, where every edit stops at 403/503 before its handler). Never a 5xx; the
-store stays readable and consistent with the live service. Budget: < 90 s.
+merchant key, where every edit stops at 403/503 before its handler). Never a 5xx, every 4xx
+in the error shape; the store stays readable and consistent with the live service.
+Budget: < 90 s.
 
 Run alone: ``.venv/bin/pytest -q tests/test_api_fuzz.py``
 """
@@ -17,7 +18,7 @@ from assistant.http.app import ApiSettings, create_app
 from graph.store import GraphStore
 from tests.conftest import live_server, service_on_store_copy
 
-CURATOR = "curator-key-for-fuzzing"
+CURATOR = "curator-key-for-fuzzing"  # 16+ characters (issue 19)
 EXAMPLES = 6          # per operation: bounded time, every operation still reached
 
 
@@ -33,6 +34,14 @@ def _fuzz(op, base_url: str, seen: Counter, failures: list[str]) -> None:
         seen[r.status_code] += 1
         if r.status_code >= 500:
             failures.append(f"{case.method} {case.formatted_path}: {r.status_code} {r.text[:200]}")
+        elif r.status_code >= 400:  # one error shape (issue 19)
+            try:
+                body = r.json()
+            except ValueError:
+                body = None
+            if not (isinstance(body, dict) and {"error", "field"} <= set(body)):
+                failures.append(f"{case.method} {case.formatted_path}: {r.status_code} not in the "
+                                f"error shape: {r.text[:200]}")
     run()
 
 
