@@ -11,6 +11,8 @@ from tests.conftest import live_server
 
 # keys need at least 16 characters (the server refuses shorter ones)
 MERCHANT, APPROVER, CURATOR = "merchant-key-0123456789", "approver-key-0123456789", "curator-key-0123456789"
+# the names the audit and the history record (never key characters)
+NAMES = {MERCHANT: "mia", APPROVER: "abe", CURATOR: "cai"}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,7 @@ def book(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base_url(tiny_service, book):
     keys = {MERCHANT: "merchant", APPROVER: "approver", CURATOR: "curator"}
-    with live_server(create_app(tiny_service, ApiSettings(api_keys=keys), pricebook=book)) as url:
+    with live_server(create_app(tiny_service, ApiSettings(api_keys=keys, key_names=NAMES), pricebook=book)) as url:
         yield url
 
 
@@ -69,7 +71,7 @@ def test_apply_small_change_then_history(base_url, confident):
         assert out["status"] == "applied"
         ch = out["change"]
         assert (ch["old_price"], ch["new_price"]) == (round(catalog, 2), price)
-        assert ch["actor"] == "merchant:merc" and ch["suggestion_id"] == sid
+        assert ch["actor"] == "merchant:mia" and ch["suggestion_id"] == sid
         assert ch["rule"] == "auto-apply policy"
         assert out["lowest_price_30d"] == price  # a reduction shows the 30-day lowest
         h = c.get(f"/v1/products/{pid}/price-history").json()
@@ -97,7 +99,7 @@ def test_big_change_waits_for_an_approver_who_edits_it(base_url, pids, tiny_serv
         edited = round(catalog * 1.2, 2)
         r = a.post(f"/v1/approvals/{q['approval_id']}/approve", json={"price": edited, "note": "ok"})
         assert r.status_code == 200, r.text
-        assert r.json()["rule"] == "approved (edited)" and r.json()["actor"] == "approver:appr"
+        assert r.json()["rule"] == "approved (edited)" and r.json()["actor"] == "approver:abe"
         h = m.get(f"/v1/products/{pids[1]}/price-history").json()
         assert h["current_price"] == edited
         r = a.post(f"/v1/approvals/{q['approval_id']}/approve", json={})

@@ -15,6 +15,7 @@ from tests.conftest import live_server, service_on_store_copy
 
 # keys need at least 16 characters (the server refuses shorter ones)
 MERCHANT, APPROVER = "merchant-key-0123456789", "approver-key-0123456789"
+NAMES = {MERCHANT: "mia", APPROVER: "abe"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def book(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base_url(svc, book):
     keys = {MERCHANT: "merchant", APPROVER: "approver"}
-    with live_server(create_app(svc, ApiSettings(api_keys=keys), pricebook=book)) as url:
+    with live_server(create_app(svc, ApiSettings(api_keys=keys, key_names=NAMES), pricebook=book)) as url:
         yield url
 
 
