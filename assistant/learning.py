@@ -66,7 +66,9 @@ class Learning:
         self.settings = settings or LearningSettings.model_construct(
             **{k: f.default for k, f in LearningSettings.model_fields.items()})
         s = self.settings
-        path = s.outcomes_db or service.store.path
+        # Outcomes live beside suggestions and feedback (the SQL join); a PostgreSQL suggestion
+        # store has no file, so they go to their own SQLite file there (PRICING_OUTCOMES_DB).
+        path = s.outcomes_db or service.store.path or Path("runs/outcomes.sqlite")
         self.outcomes = OutcomeStore(path)
         self.alert_log = AlertLog(path)
         self.sink = sink if sink is not None else sink_from_spec(s.alerts)
