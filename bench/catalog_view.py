@@ -7,9 +7,11 @@ Run::
 Builds a synthetic catalog of ``--n`` products in a temporary folder, one stored suggestion
 per product (real SuggestionStore, minimal evidence with two competitor offers), 5% of them
 applied and 5% waiting for approval in a real PriceBook; then times: building the view (the
-catalog table), the first query (folds every stored suggestion in), and p50 / max of
-repeated filtered, sorted page queries (first page and a deep page). Prints the figures and
-writes them as JSON with the machine's load average.
+materialised, indexed read model: every stored suggestion folded in), the first query, p50 /
+max of repeated filtered, sorted page queries (first pages and deep pages, every sort), and a
+query right after the book or the store changed (an approval, a rejection, a new suggestion:
+the incremental update). Prints the figures and writes them as JSON with the machine's load
+average.
 """
 from __future__ import annotations
 
@@ -75,9 +77,16 @@ def main() -> None:
         queries = {
             "first page": CatalogQuery(limit=50),
             "underpriced >10%, by change desc": CatalogQuery(underpriced_by=10, sort="-change_pct", limit=50),
+            "overpriced >10%, by change asc": CatalogQuery(overpriced_by=10, sort="change_pct", limit=50),
             "below cost": CatalogQuery(below_cost=True, limit=50),
             "undercut, deep page": CatalogQuery(undercut=True, limit=50, offset=n // 4),
             "pending": CatalogQuery(status="pending", limit=50),
+            "pending, by confidence": CatalogQuery(status="pending", sort="confidence", limit=50),
+            "by confidence desc, deep page": CatalogQuery(sort="-confidence", limit=50, offset=n // 2),
+            "by current price, last page": CatalogQuery(sort="current_price", limit=50, offset=n - 50),
+            "undercut + below cost, by change desc": CatalogQuery(undercut=True, below_cost=True,
+                                                                  sort="-change_pct", limit=50),
+            "rejected, by product desc": CatalogQuery(status="rejected", sort="-product_id", limit=50),
         }
         timings = {}
         for name, q in queries.items():
@@ -88,11 +97,28 @@ def main() -> None:
                 ms.append((time.perf_counter() - t0) * 1000)
             timings[name] = {"p50_ms": round(statistics.median(ms), 1), "max_ms": round(max(ms), 1),
                              "total": page.total}
+        # Incremental: a query right after the book or the store changed.
+        pending = book.approvals("pending", limit=3)
+        changes = {
+            "after an approval": lambda: book.approve(pending[0].approval_id, actor="bench"),
+            "after a rejection": lambda: book.reject(pending[1].approval_id, actor="bench", reason="no"),
+            "after 100 new suggestions": lambda: store.add_suggestions(
+                [store.get_suggestion(f"s{i}").model_copy(update={"suggestion_id": f"t{i}"})
+                 for i in range(1, 101)]),
+        }
+        after = {}
+        for name, change in changes.items():
+            change()
+            t0 = time.perf_counter()
+            page = view.query(CatalogQuery(status="pending", limit=50))
+            after[name] = round((time.perf_counter() - t0) * 1000, 1)
+        after["pending_total_after"] = page.total  # fewer: approved, rejected, superseded
         view.close()
         book.close()
         store.close()
     out = {"n_products": n, "store_fill_s": round(fill_s, 1), "view_build_s": round(build_s, 2),
-           "first_query_s": round(first_s, 2), "first_total": first.total, "queries": timings,
+           "first_query_ms": round(first_s * 1000, 1), "first_total": first.total, "queries": timings,
+           "query_after_change_ms": after,
            "loadavg": os.getloadavg(), "cpus": os.cpu_count()}
     print(json.dumps(out, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -96,3 +96,42 @@ def test_without_a_book(tmp_path):
     assert [x.product_id for x in r] == ["A"] and r[0].change_pct == 10.0
     view.close()
     store.close()
+
+
+def test_rows_follow_approvals_rejections_and_other_processes(parts):
+    store, book = parts
+    store.add_suggestions([sugg("A", 150.0, "a1"), sugg("B", 150.0, "b1"), sugg("C", 150.0, "c1")])
+    view = CatalogView(PRODUCTS, store, book)
+    qa = book.apply(store.get_suggestion("a1"), actor="m").approval   # +50%: both wait
+    qb = book.apply(store.get_suggestion("b1"), actor="m").approval
+    status = lambda: {r.product_id: r.status for r in view.query().items}  # noqa: E731
+    assert status()["A"] == "pending" and status()["B"] == "pending"
+    book.approve(qa.approval_id, actor="x")
+    assert status()["A"] == "applied"
+    a = view.rows(["A"])[0]
+    assert a.current_price == 150.0 and a.change_pct == 0.0 and a.applied
+    book.reject(qb.approval_id, actor="x", reason="no")  # likely the approval's second too
+    assert status()["B"] == "rejected"
+    other = PriceBook(book.path)          # another process's book: its own connection
+    other.set_price("C", 80.0, actor="y", rule="manual")
+    other.close()
+    c = view.rows(["C"])[0]
+    assert c.current_price == 80.0 and c.change_pct == 87.5 and c.applied
+    assert view.query(CatalogQuery(status="pending")).total == 0
+    assert [r.product_id for r in view.query(CatalogQuery(underpriced_by=50)).items] == ["C"]
+
+
+def test_pages_are_index_scans_not_sorts(parts):
+    from typing import get_args
+
+    from assistant.catalog_view import Sort
+
+    store, book = parts
+    store.add_suggestions([sugg(p, 100.0 + i, f"{p}1") for i, p in enumerate("ABCD")])
+    view = CatalogView(PRODUCTS, store, book)
+    for sort in get_args(Sort):
+        plan = " ".join(view.plan(CatalogQuery(sort=sort)))
+        assert "USING" in plan and "TEMP B-TREE" not in plan, (sort, plan)
+    for q in (CatalogQuery(below_cost=True), CatalogQuery(undercut=True),
+              CatalogQuery(status="pending"), CatalogQuery(underpriced_by=10)):
+        assert "USING" in " ".join(view.plan(q)), q
