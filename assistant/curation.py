@@ -10,6 +10,7 @@ Use::
                  expected={node.id: node.version}, dry_run=True)   # preview: r.impact.prices
     r = cs.apply("rename_node", {...}, actor="ui:alice", expected=...)   # commit + refresh
     cs.revert(r.audit_id, actor="ui:bob", reason="wrong")
+    cs.export("graph.graphml"); cs.import_graph(g, actor="ui:alice", dry_run=True)  # files
     cs.audit(node="brand:boat").entries                    # graph.audit.AuditEntry, newest first
     cs.quality(); cs.worklist(per_check=30)                # suspect data, cached per graph
     cs.close()                                             # at shutdown (PricingService.close)
@@ -49,9 +50,11 @@ from assistant.graph_sync import ensure_current
 from graph.audit import AuditEntry, list_entries
 from graph.curation import CurationError, CurationResult, Curator
 from graph.db import snapshot
+from graph.exchange import export_graph
 from graph.products import product_table
 from graph.quality import QualityReport, quality_report
 from graph.schema import NodeType, normalize_name
+from graph.store import GraphStore
 from models.predictor import Predictor
 
 T = TypeVar("T")
@@ -257,6 +260,30 @@ class CurationService:
             source, actor=actor, create_missing=create_missing, reason=reason, dry_run=dry_run,
             price_fn=self.preview_prices if dry_run else None, expected=expected,
             idempotency_key=idempotency_key))
+
+    def import_graph(self, g: nx.MultiDiGraph, *, actor: str, source: str = "graph",
+                     dry_run: bool = False, expected_version: int | None = None,
+                     force: bool = False, reason: str | None = None,
+                     idempotency_key: str | None = None) -> CurationResult:
+        """:meth:`Curator.import_graph`: the stored graph becomes ``g`` (a diff, validated, one
+        audit entry). A commit needs ``expected_version`` (the dry run's
+        ``params["base_version"]``) or ``force``: the diff shown is the diff applied."""
+        if expected_version is None and not force and not dry_run:
+            raise CurationError("expected_version: give the base_version of your dry run (the "
+                                "diff you reviewed), or force to import over whatever is "
+                                "stored now", field="expected_version")
+        return self.edit(lambda cur: cur.import_graph(
+            g, source=source, expected_version=expected_version, actor=actor, reason=reason,
+            dry_run=dry_run, idempotency_key=idempotency_key))
+
+    def export(self, path: str | Path, fmt: str | None = None) -> str:
+        """Write the graph to ``path`` (:func:`graph.exchange.export_graph`; returns the
+        format): the store's, read in one snapshot, or without a store the service's own."""
+        db = self.host.graph_db
+        if db is None:
+            return export_graph(self.host.graph, path, fmt)
+        with GraphStore(db) as store:
+            return export_graph(store.load(), path, fmt)
 
     def revert(self, audit_id: int, *, actor: str, reason: str | None = None,
                dry_run: bool = False) -> CurationResult:

@@ -11,6 +11,7 @@ Use::
         r = cur.merge_nodes("brand:bo at", "brand:boat", expected={"brand:boat": v})
         cur.revert(r.audit_id, reason="wrong merge")                    # undo, itself audited
         cur.bulk_import("mappings.csv")        # op,product_id,category_path,brand,... rows
+        cur.import_graph(read_graph_file("graph.graphml"), dry_run=True)  # graph.exchange diff
 
 Every operation reads and writes the store directly (the graph is not loaded, except for a
 dry-run's impact preview), validates the touched part of the graph and commits in ONE SQLite
@@ -120,8 +121,9 @@ from graph.curation_tx import (  # noqa: F401 - the errors are part of this API
     _Tx,
     apply_changes,
 )
+from graph.exchange import apply_diff, check_graph, diff_graphs
 from graph.schema import NodeType, node_id, normalize_name, now_iso, offer_key
-from graph.store import GraphStore
+from graph.store import GraphStore, read_version
 
 # Rows of one bulk import: one transaction and one audit entry hold them all; beyond this a
 # file is split (the API caps its JSON rows at the same number).
@@ -526,6 +528,41 @@ class Curator:
         else:
             self._remove_offer(tx, need("competitor"), nid, row.get("observed_at"))
 
+    # ------------------------------------------------------------------ graph files
+    def import_graph(self, g: nx.MultiDiGraph, *, source: str = "graph",
+                     expected_version: int | None = None, **kw: Any) -> CurationResult:
+        """Make the stored graph equal ``g`` (a file read by :mod:`graph.exchange`): one
+        transaction, one audit entry (op ``import_graph``), revertible like any edit.
+
+        ``g`` is checked whole first (:func:`graph.exchange.check_graph`): any problem raises a
+        CurationError listing every one in ``errors`` (node, field, reason) and nothing is
+        stored. ``expected_version``: the store's graph version the caller's diff was read at
+        (a dry run's ``params["base_version"]``); ConflictError when the store moved on since.
+        The result's ``params`` hold ``base_version`` and the diff's ``summary``. A dry run
+        computes no feature impact (a whole graph would be every product)."""
+        problems = check_graph(g)
+        if problems:
+            listed = "; ".join(f"{p.edge or p.node} [{p.field}]: {p.reason}"
+                               for p in problems[:_MAX_LISTED])
+            more = "" if len(problems) <= _MAX_LISTED else \
+                f" and {len(problems) - _MAX_LISTED} more"
+            raise CurationError(f"import {source}: {len(problems)} problem(s), nothing stored: "
+                                f"{listed}{more}", node=problems[0].node,
+                                field=problems[0].field, errors=problems)  # type: ignore[arg-type]
+        params: dict[str, Any] = {"source": source, "nodes": g.number_of_nodes(),
+                                  "edges": g.number_of_edges()}
+
+        def run(tx: _Tx) -> None:
+            base = read_version(tx.conn).version
+            if expected_version is not None and expected_version != base:
+                raise ConflictError(f"the stored graph changed since version {expected_version}"
+                                    f" (it is at {base}); run the dry run again")
+            current = self.store.load()  # inside this transaction: the snapshot we write on
+            diff = diff_graphs(current, g)
+            params.update(base_version=base, summary=diff.summary())
+            apply_diff(tx, g, diff, restore=current.number_of_nodes() == 0)
+        return self._run("import_graph", params, run, touch=False, impact=False, **kw)
+
     # ------------------------------------------------------------------ revert
     def revert(self, audit_id: int, **kw: Any) -> CurationResult:
         """Undo audit entry ``audit_id`` (itself audited as op ``revert``).
@@ -619,7 +656,7 @@ class Curator:
              reason: str | None = None, dry_run: bool = False, price_fn: PriceFn | None = None,
              primary: str | None = None, primary_type: NodeType | None = None,
              touch: bool = True, reverts: int | None = None,
-             idempotency_key: str | None = None) -> CurationResult:
+             idempotency_key: str | None = None, impact: bool = True) -> CurationResult:
         who = _text(self.actor if actor is None else actor, "actor", required=True)
         if reason is not None and not isinstance(reason, str):
             raise CurationError(f"reason must be a string, got {_short(reason)}", field="reason")
@@ -640,7 +677,7 @@ class Curator:
                     return done
             cache_ok = self._graph is not None and self._token == self._current_token()
             g = None
-            if dry_run:
+            if dry_run and impact:
                 if not cache_ok:
                     self._graph = self.store.load()
                     cache_ok = True
@@ -653,11 +690,11 @@ class Curator:
             versions = {n.id: n.after["version"] for n in nodes if n.after is not None}
             if dry_run:
                 previewing = True
-                impact = self._impact(g, nodes, edges, price_fn)
+                found = self._impact(g, nodes, edges, price_fn) if impact else None
                 previewing = False
                 conn.execute("ROLLBACK")
                 self._token = self._current_token()
-                return CurationResult(op, params, True, None, nodes, edges, versions, impact)
+                return CurationResult(op, params, True, None, nodes, edges, versions, found)
             audit_id = None
             if nodes or edges:
                 audit_id = write_entry(conn, at=tx.ts, actor=tx.actor, op=op, params=params,

@@ -19,7 +19,8 @@ survive because networkx writes one GraphML key per (name, type).
 Node-link JSON is networkx's ``node_link_data`` format with ``"edges"`` (d3-style): JSON keeps
 all value types apart already.
 
-:func:`graph_diff` / :func:`graphs_equal` compare two graphs strictly (``1``, ``1.0`` and
+:func:`graph_diff` / :func:`graphs_equal` (and :func:`same_attrs` for one node's or edge's
+attributes) compare two graphs strictly (``1``, ``1.0`` and
 ``True`` differ), as the round-trip tests need.
 """
 from __future__ import annotations
@@ -151,6 +152,11 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and math.isnan(a):
         return math.isnan(b)
     return a == b
+
+
+def same_attrs(a: dict, b: dict) -> bool:
+    """Equal attribute dicts, values compared with their types (as :func:`graphs_equal`)."""
+    return _same(a, b)
 
 
 def _attr_diff(a: dict, b: dict) -> str | None:

@@ -80,3 +80,66 @@ def test_errors_are_reported_not_raised(tmp_path):
     assert result.exit_code == 2 and "no such file" in _flat(result.output)
     result = runner.invoke(app, ["graph", "stats", "--db", str(tmp_path / "none.sqlite")])
     assert result.exit_code == 1 and "pricing ingest" in _flat(result.output)
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "json"])
+def test_export_then_import_round_trips_through_the_audit(tmp_path, catalog_dir, fmt):
+    from graph.curation import Curator
+    from graph.io import graph_diff
+    from graph.store import GraphStore
+
+    db = tmp_path / "g.sqlite"
+    assert runner.invoke(app, ["ingest", str(catalog_dir), "--db", str(db), "--report",
+                               str(tmp_path / "r.csv")]).exit_code == 0
+    out = tmp_path / "graph.out"
+    r = runner.invoke(app, ["graph", "export", "--format", fmt, "--out", str(out), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 0 and fmt in r.output
+
+    target = tmp_path / "copy.sqlite"
+    dry = runner.invoke(app, ["graph", "import", str(out), "--format", fmt, "--db", str(target),
+                              "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "dry run" in _flat(dry.output) and "product:a" in dry.output
+    with GraphStore(target) as store:
+        assert store.counts() == {"nodes": 0, "edges": 0}   # a dry run stores nothing
+    done = runner.invoke(app, ["graph", "import", str(out), "--format", fmt, "--db",
+                               str(target), "--actor", "alice", "--reason", "restore"])
+    assert done.exit_code == 0, done.output
+    assert "audit entry #1" in _flat(done.output)
+    with GraphStore(db) as a, GraphStore(target) as b:
+        assert graph_diff(a.load(), b.load()) == []
+    with Curator(target) as cur:
+        e = cur.history(limit=1)[0]
+        assert (e.op, e.actor, e.reason) == ("import_graph", "alice", "restore")
+    check = runner.invoke(app, ["graph", "check", "--db", str(target)])
+    assert check.exit_code == 0, check.output
+
+
+def test_import_refuses_bad_files_and_bad_graphs(tmp_path, catalog_dir):
+    import json
+
+    db = tmp_path / "g.sqlite"
+    runner.invoke(app, ["ingest", str(catalog_dir), "--db", str(db), "--report",
+                        str(tmp_path / "r.csv")])
+    junk = tmp_path / "junk.graphml"
+    junk.write_text("<graphml><graph>")
+    r = runner.invoke(app, ["graph", "import", str(junk), "--db", str(db)])
+    assert r.exit_code == 2 and "not a readable GraphML" in _flat(r.output)
+    r = runner.invoke(app, ["graph", "import", str(tmp_path / "g.txt"), "--db", str(db)])
+    assert r.exit_code == 2
+
+    out = tmp_path / "g.json"
+    runner.invoke(app, ["graph", "export", "--out", str(out), "--db", str(db)])
+    data = json.loads(out.read_text())
+    for n in data["nodes"]:
+        if n["id"] == "product:a":
+            n["price"] = -1
+    out.write_text(json.dumps(data))
+    r = runner.invoke(app, ["graph", "import", str(out), "--db", str(db)])
+    assert r.exit_code == 1, r.output
+    flat = _flat(r.output)
+    assert "nothing stored" in flat and "product:a" in flat and "price" in flat
+    from graph.store import GraphStore
+    with GraphStore(db) as store:
+        assert store.load().nodes["product:a"]["price"] == 10.0

@@ -5,6 +5,8 @@ Use::
     pricing ingest data/demo                          # -> runs/graph.sqlite, runs/rejections.csv
     pricing ingest products.csv --strict              # exit 1 (and save nothing) on a bad row
     pricing graph stats --db runs/graph.sqlite
+    pricing graph export --format graphml --out graph.graphml     # for Gephi, graph databases
+    pricing graph import graph.graphml --dry-run                  # the diff; then without
 
 ``PATH`` is what :func:`graph.adapters.load_path` accepts: a folder of data-set folders, one
 data-set folder, or canonical table files. The logic lives in ``graph``; this module only
@@ -14,12 +16,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from graph.contracts import Catalog
+
+if TYPE_CHECKING:
+    from graph.curation import CurationResult
 
 DEFAULT_DB = Path("runs/graph.sqlite")
 DEFAULT_REPORT = Path("runs/rejections.csv")
@@ -138,3 +144,97 @@ def check(db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store t
     with console.status("checking ..."):
         report = quality_report(g)
     console.print(report.render(top=top))
+
+
+@graph_app.command("export")
+def export(out: Path = typer.Option(..., "--out", help="file to write (.graphml, .json, "
+                                    "optionally .gz)"),
+           fmt: str | None = typer.Option(None, "--format", help="graphml or json (default: "
+                                          "from the --out name)"),
+           db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to read")) -> None:
+    """Write the stored graph for Gephi or a graph database (GraphML or node-link JSON)."""
+    from graph.exchange import export_graph, format_of
+    from graph.store import GraphStore
+
+    if not db.is_file():
+        console.print(f"[red]error:[/red] {db}: no graph store; run `pricing ingest` first")
+        raise typer.Exit(1)
+    try:
+        fmt = format_of(out, fmt)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=False)
+        raise typer.Exit(2) from None
+    with console.status(f"exporting {db} ..."), GraphStore(db) as store:
+        g = store.load()
+        export_graph(g, out, fmt)
+    console.print(f"{g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges -> {out} "
+                  f"({fmt})")
+
+
+def _diff_table(r: CurationResult, show: int) -> Table:
+    t = Table(title="Changes" + (" (dry run: nothing stored)" if r.dry_run else ""),
+              header_style="bold")
+    t.add_column("kind")
+    t.add_column("action")
+    t.add_column("count", justify="right")
+    t.add_column(f"first {show}")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for n in r.nodes:
+        groups.setdefault(("nodes", "updated" if n.action == "stamped" else n.action),
+                          []).append(n.id)
+    for e in r.edges:
+        groups.setdefault(("edges", e.action), []).append(f"{e.src} -> {e.dst} ({e.key})")
+    for (kind, action), items in sorted(groups.items()):
+        t.add_row(kind, action, f"{len(items):,}", "\n".join(items[:show]))
+    return t
+
+
+@graph_app.command("import")
+def import_(file: Path = typer.Argument(..., help="a GraphML or node-link JSON file (as "
+                                        "`pricing graph export` writes)"),
+            db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to update"),
+            fmt: str | None = typer.Option(None, "--format", help="graphml or json (default: "
+                                           "from the file name)"),
+            dry_run: bool = typer.Option(False, "--dry-run", help="show the diff, store nothing"),
+            actor: str = typer.Option("cli", "--actor", help="who the audit trail names"),
+            reason: str | None = typer.Option(None, "--reason", help="why (kept in the audit)"),
+            show: int = typer.Option(10, "--show", min=0, help="ids listed per kind/action")) -> None:
+    """Make the stored graph the file's, through curation: validated whole, one audit entry
+    (revert it with `POST /v1/graph/audit/ID/revert` or the Curate tab). Exit 2: the file is
+    unreadable; 1: the graph breaks a rule (every problem listed, nothing stored)."""
+    from graph.curation import CurationError, Curator
+    from graph.exchange import GraphFileError, read_graph_file
+
+    if not file.is_file():
+        console.print(f"[red]error:[/red] {file}: no such file", markup=False)
+        raise typer.Exit(2)
+    try:
+        with console.status(f"reading {file} ..."):
+            g = read_graph_file(file, fmt)
+    except (GraphFileError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=False)
+        raise typer.Exit(2) from None
+    try:
+        with console.status("importing ..."), Curator(db, actor=actor) as cur:
+            r = cur.import_graph(g, source=file.name, dry_run=dry_run, reason=reason)
+    except CurationError as exc:
+        if not exc.errors:
+            console.print(f"[red]refused:[/red] {exc}", markup=False)
+            raise typer.Exit(1) from None
+        console.print(f"[red]refused:[/red] {len(exc.errors)} problem(s) in {file}, nothing "
+                      f"stored", markup=False)
+        t = Table(header_style="bold")
+        for col in ("node", "field", "reason"):
+            t.add_column(col)
+        for p in exc.errors:
+            t.add_row(p.edge or p.node or "", p.field, p.reason)  # type: ignore[attr-defined]
+        console.print(t)
+        raise typer.Exit(1) from None
+    console.print(_diff_table(r, show))
+    if r.dry_run:
+        console.print(f"diff against graph version {r.params['base_version']}; run without "
+                      f"--dry-run to apply it")
+    elif r.audit_id is None:
+        console.print("the store already holds this graph: nothing changed")
+    else:
+        console.print(f"imported {file} -> {db}: audit entry #{r.audit_id}")
