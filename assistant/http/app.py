@@ -30,6 +30,7 @@ from assistant.http import (
     demand,
     feedback,
     graph,
+    graph_files,
     health,
     matches,
     monitoring,
@@ -91,6 +92,7 @@ def create_app(service: PricingService, settings: ApiSettings,
     keyed = [Depends(role_of), Depends(current_graph)]  # current_graph: edits of other workers
     app.include_router(matches.router, dependencies=keyed)  # /v1/graph/matches (#20)
     app.include_router(graph.router, dependencies=keyed)  # /v1/graph: curation
+    app.include_router(graph_files.router, dependencies=keyed)  # /v1/graph/export, /import
     app.include_router(health.router)
     app.include_router(suggestions.router, dependencies=keyed)
     app.include_router(products.router, dependencies=keyed)
