@@ -45,7 +45,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assistant.suggestion_store import UnknownSuggestion
-from graph.contracts import CURRENCIES, MAX_ID_LENGTH, MAX_PRICE, check_id
+from graph.contracts import MAX_ID_LENGTH, MAX_PRICE, check_currency, check_id
 from graph.schema import now_iso
 
 if TYPE_CHECKING:
@@ -113,12 +113,7 @@ class OutcomeIn(BaseModel):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        v = v.upper()
-        if v not in CURRENCIES:
-            raise ValueError(f"unknown currency code {v!r}")
-        return v
+        return check_currency(v)
 
 
 class Outcome(OutcomeIn):

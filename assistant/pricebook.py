@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS approvals (
 );
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status, id);
 CREATE INDEX IF NOT EXISTS approvals_suggestion ON approvals(suggestion_id, status);
+-- the catalog view follows decisions by time (assistant.catalog_view)
+CREATE INDEX IF NOT EXISTS approvals_decided ON approvals(decided_at);
 """
 
 Status = Literal["pending", "approved", "rejected"]
@@ -104,9 +106,10 @@ class ApprovalPolicy(BaseModel):
         return None
 
 
-@dataclass(frozen=True)
-class PriceChange:
-    """One row of a product's price history."""
+class PriceChange(BaseModel):
+    """One row of a product's price history (the API answers with this model too)."""
+
+    model_config = ConfigDict(frozen=True)
 
     product_id: str
     old_price: float | None
@@ -118,9 +121,10 @@ class PriceChange:
     rule: str
 
 
-@dataclass(frozen=True)
-class Approval:
-    """A suggested change waiting for (or decided by) an approver."""
+class Approval(BaseModel):
+    """A suggested change waiting for (or decided by) an approver (the API's model too)."""
+
+    model_config = ConfigDict(frozen=True)
 
     approval_id: int
     product_id: str
@@ -243,7 +247,8 @@ class PriceBook:
         con.execute("INSERT INTO price_history (product_id, old_price, new_price, currency, actor, at, "
                     "suggestion_id, rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (product_id, old, new, currency, actor, at, suggestion_id, rule))
-        return PriceChange(product_id, old, new, currency, actor, at, suggestion_id, rule)
+        return PriceChange(product_id=product_id, old_price=old, new_price=new, currency=currency,
+                           actor=actor, at=at, suggestion_id=suggestion_id, rule=rule)
 
     def history(self, product_id: str, limit: int = 100) -> list[PriceChange]:
         """The product's price changes, newest first."""

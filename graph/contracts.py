@@ -140,6 +140,17 @@ CURRENCIES: frozenset[str] = frozenset(
 )
 
 
+def check_currency(value: str | None) -> str | None:
+    """``value`` upper-cased if it is None or an ISO 4217 code, else ValueError: the one
+    currency rule of the pydantic models (products here, outcomes in assistant.outcomes)."""
+    if value is None:
+        return value
+    value = value.upper()
+    if value not in CURRENCIES:
+        raise ValueError(f"unknown currency code {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Rejection:
     """One rejected row: where it was and why."""
@@ -231,9 +242,4 @@ class ProductIn(BaseModel):
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        v = v.upper()
-        if v not in CURRENCIES:
-            raise ValueError(f"unknown currency code {v!r}")
-        return v
+        return check_currency(v)

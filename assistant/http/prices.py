@@ -18,7 +18,6 @@ model. Wherever a reduction is shown, ``lowest_price_30d`` gives the lowest pric
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -55,40 +54,16 @@ class RejectIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="why; kept as feedback")
 
 
-class PriceChangeOut(BaseModel):
-    product_id: str
-    old_price: float | None
-    new_price: float
-    currency: str | None
-    actor: str
-    at: str
-    suggestion_id: str | None
-    rule: str
+class ApprovalOut(Approval):
+    """An approval as the API shows it: the book's own model plus the reduction reference."""
 
-
-class ApprovalOut(BaseModel):
-    approval_id: int
-    product_id: str
-    suggestion_id: str
-    currency: str | None
-    old_price: float | None
-    proposed_price: float
-    confidence: float
-    reason: str
-    status: str
-    requested_by: str
-    requested_at: str
-    decided_by: str | None = None
-    decided_at: str | None = None
-    decision_note: str | None = None
-    final_price: float | None = None
     lowest_price_30d: float | None = Field(None, description="lowest price of the last 30 days "
                                            "(shown with a reduction)")
 
 
 class ApplyOut(BaseModel):
     status: Literal["applied", "queued"]
-    change: PriceChangeOut | None = None
+    change: PriceChange | None = None
     approval: ApprovalOut | None = None
     lowest_price_30d: float | None = None
 
@@ -98,7 +73,7 @@ class PriceHistoryOut(BaseModel):
     current_price: float | None = Field(description="the applied price, else the catalog's")
     applied: bool = Field(description="whether the price comes from the price list")
     lowest_price_30d: float | None
-    history: list[PriceChangeOut]
+    history: list[PriceChange]
 
 
 class ApprovalsOut(BaseModel):
@@ -126,11 +101,7 @@ def _lowest(book: PriceBook, product_id: str, old: float | None) -> float | None
 def _approval(book: PriceBook, a: Approval) -> ApprovalOut:
     low = _lowest(book, a.product_id, a.old_price) if a.old_price and a.proposed_price < a.old_price \
         else None
-    return ApprovalOut(**asdict(a), lowest_price_30d=low)
-
-
-def _change(c: PriceChange) -> PriceChangeOut:
-    return PriceChangeOut(**asdict(c))
+    return ApprovalOut(**a.model_dump(), lowest_price_30d=low)
 
 
 @router.post("/v1/suggestions/{suggestion_id}/apply", response_model=ApplyOut, responses=ERRORS)
@@ -155,7 +126,7 @@ def apply_suggestion(suggestion_id: str, body: ApplyIn | None = None,
         c = r.change
         low = _lowest(book, c.product_id, c.old_price) if c.old_price and c.new_price < c.old_price \
             else None
-        return ApplyOut(status="applied", change=_change(c), lowest_price_30d=low)
+        return ApplyOut(status="applied", change=c, lowest_price_30d=low)
     out = ApplyOut(status="queued", approval=_approval(book, r.approval))
     out.lowest_price_30d = out.approval.lowest_price_30d  # type: ignore[union-attr]
     return JSONResponse(status_code=202, content=out.model_dump(mode="json"))
@@ -179,7 +150,7 @@ def price_history(product_id: str, limit: int = Query(100, ge=1, le=1000),
     return PriceHistoryOut(product_id=product_id, current_price=applied if applied is not None else catalog,
                            applied=applied is not None,
                            lowest_price_30d=book.lowest_price(product_id) if history else catalog,
-                           history=[_change(c) for c in history])
+                           history=history)
 
 
 @router.get("/v1/approvals", response_model=ApprovalsOut, responses=ERRORS)
@@ -212,7 +183,7 @@ def _feedback(service: PricingService, fb: FeedbackIn) -> None:
         pass
 
 
-@router.post("/v1/approvals/{approval_id}/approve", response_model=PriceChangeOut, responses=ERRORS)
+@router.post("/v1/approvals/{approval_id}/approve", response_model=PriceChange, responses=ERRORS)
 def approve(approval_id: int = Path(ge=1, le=2**62), body: ApproveIn | None = None,
             service: PricingService = Depends(get_service),
             book: PriceBook | None = Depends(get_pricebook),
@@ -233,7 +204,7 @@ def approve(approval_id: int = Path(ge=1, le=2**62), body: ApproveIn | None = No
     else:
         _feedback(service, FeedbackIn(suggestion_id=a.suggestion_id, verdict="accepted",
                                       comment=body.note))
-    return _change(change)
+    return change
 
 
 @router.post("/v1/approvals/{approval_id}/reject", response_model=ApprovalOut, responses=ERRORS)
