@@ -118,8 +118,9 @@ _INDEXES = [
 ] + [f"CREATE INDEX rows_{c}_{d} ON view_rows({c} IS NULL, {c} {'DESC' if d == 'd' else ''}, "
      f"product_id)" for c in _SORTABLE for d in "ad"]
 
-# One product's row: the catalog, its latest suggestion, the price book. {where} restricts it
-# (to the dirty products, or nothing at build time).
+# One product's row: the catalog, its latest suggestion, the price book. {products}: every
+# product at build time; later the dirty ones, looked up from `dirty` (CROSS JOIN keeps
+# SQLite from scanning the catalog to test membership).
 _ROWS = """
 WITH v AS (
   SELECT p.product_id, p.title, p.currency, p.cost, p.catalog_price,
@@ -133,10 +134,9 @@ WITH v AS (
               WHEN EXISTS (SELECT 1 FROM b.approvals a WHERE a.suggestion_id = l.suggestion_id
                            AND a.status = 'rejected') THEN 'rejected'
               ELSE 'suggested' END AS status
-  FROM products p
+  FROM {products}
   LEFT JOIN latest l ON l.product_id = p.product_id
   LEFT JOIN b.prices bp ON bp.product_id = p.product_id
-  {where}
 )
 INSERT OR REPLACE INTO view_rows
 SELECT *, CASE WHEN current_price > 0 AND suggested_price IS NOT NULL
@@ -188,7 +188,7 @@ class CatalogView:
         self._book_dirty()
         self._follow(mark=False)
         con.execute("BEGIN")
-        con.execute(_ROWS.format(where=""))
+        con.execute(_ROWS.format(products="products p"))
         con.execute("DELETE FROM dirty")  # the build read everything marked so far
         for ddl in _INDEXES:
             con.execute(ddl)
@@ -254,7 +254,8 @@ class CatalogView:
             return
         c.execute("BEGIN")
         try:
-            c.execute(_ROWS.format(where="WHERE p.product_id IN (SELECT product_id FROM dirty)"))
+            c.execute(_ROWS.format(
+                products="dirty d CROSS JOIN products p ON p.product_id = d.product_id"))
             c.execute("DELETE FROM dirty")
             c.execute("COMMIT")
         except BaseException:
