@@ -135,3 +135,25 @@ def test_pages_are_index_scans_not_sorts(parts):
     for q in (CatalogQuery(below_cost=True), CatalogQuery(undercut=True),
               CatalogQuery(status="pending"), CatalogQuery(underpriced_by=10)):
         assert "USING" in " ".join(view.plan(q)), q
+
+
+def test_counts_stay_right_as_rows_change(parts):
+    store, book = parts
+    store.add_suggestions([sugg("A", 150.0, "a1"), sugg("B", 101.0, "b1", competitors=(90.0,)),
+                          sugg("D", 95.0, "d1")])
+    view = CatalogView(PRODUCTS, store, book)
+    queries = [CatalogQuery(), CatalogQuery(status="suggested"), CatalogQuery(status="applied"),
+               CatalogQuery(undercut=True), CatalogQuery(below_cost=True, status="suggested"),
+               CatalogQuery(status="none", undercut=False)]
+
+    def check() -> None:
+        for q in queries:
+            listed = view.query(q.model_copy(update={"limit": 1000})).items
+            assert view.query(q).total == len(listed), q
+    check()
+    book.apply(store.get_suggestion("b1"), actor="m")           # +1%: applied at once
+    store.add_suggestions([sugg("C", 80.0, "c1", competitors=(70.0,)), sugg("A", 99.0, "a2")])
+    book.set_price("D", 5.0, actor="m", rule="manual")          # below its cost of 10
+    check()
+    assert view.query(CatalogQuery(status="applied")).total == 1
+    assert {r.product_id for r in view.query(CatalogQuery(below_cost=True)).items} == {"B", "D"}
