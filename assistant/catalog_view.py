@@ -8,14 +8,16 @@ Use::
 
 A materialised read model in an in-memory SQLite database: one row per catalog product with
 its current price, latest suggestion, status, change %, below-cost and undercut flags, built
-once (bench: ``bench/catalog_view.py``; ~150k products in seconds) and indexed for every
-filter and sort (see ``_INDEXES``), so a page and its count are index scans, not a recompute
-of the catalog. Each query first updates only the rows that changed: products with
-suggestions stored since the last query (the store is followed by position), and products
-whose price or approvals changed in the price book (its file is ATTACHed read-side; ``PRAGMA
-data_version`` says whether anyone committed, history and approval ids and decision times say
-which products). Applying, approving or rejecting through any process is therefore visible
-on the next query.
+once when the view is created (every stored suggestion is read then: ~33 s for 150k products
+on a busy 2-core machine, mostly JSON decoding; bench: ``bench/catalog_view.py``) and
+indexed for every filter and sort (see ``_INDEXES``), so a page is an index scan (<= 31 ms
+at 150k in the bench) and its total an index count or, for status and flag filters, a sum
+over trigger-kept counters - not a recompute of the catalog. Each query first updates only
+the rows that changed: products with suggestions stored since the last query (the store is
+followed by position), and products whose price or approvals changed in the price book (its
+file is ATTACHed read-side; ``PRAGMA data_version`` says whether anyone committed, history
+and approval ids and decision times say which products). Applying, approving or rejecting
+through any process is therefore visible on the next query.
 
 Status: ``applied`` (the latest suggestion's price is in force), ``pending`` (waiting for an
 approver), ``rejected``, ``suggested`` (not acted on) or ``none`` (no suggestion yet).
