@@ -158,6 +158,9 @@ def register(app: typer.Typer) -> None:
         ui: bool | None = typer.Option(None, "--ui/--no-ui",
                                        help="also serve the merchant UI at /ui (default: with "
                                             "one worker)"),
+        warm: bool = typer.Option(True, "--warm/--no-warm",
+                                  help="compute the catalog's suggestions before serving so that "
+                                       "look-ups by id answer from memory (shared by workers)"),
     ) -> None:
         """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the UI at /ui."""
         from assistant.server import ApiSettings, build_server
@@ -193,6 +196,9 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
                               f"{describe(suggestions_db)}): {exc}")
                 raise typer.Exit(2) from None
+        if warm:  # before the fork: every worker starts with the same computed catalog
+            n = service.warm_cache()
+            console.print(f"{n:,} catalog suggestions ready")
         learning_for(service, learning).start_watching()  # follows the registry's champion
         # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
         app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())
