@@ -26,6 +26,7 @@ from graph.audit import EdgeChange, NodeChange, dumps, edge_action, is_stamp, no
 from graph.contracts import (
     CATEGORY_SEPARATOR,
     CURRENCIES,
+    FREE_TEXT_FIELDS,
     MAX_COUNT,
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
@@ -34,6 +35,7 @@ from graph.contracts import (
     MAX_TEXT_LENGTH,
     MAX_TITLE_LENGTH,
     Rejection,
+    clean_text,
     id_problem,
     text_problem,
 )
@@ -199,6 +201,10 @@ def _text(value: Any, fld: str, node: str | None = None, *, required: bool = Fal
     where = f"{node}: " if node else ""
     if value is None and not required:
         return None
+    if isinstance(value, str) and fld in FREE_TEXT_FIELDS:
+        # C1 controls: Windows-1252 punctuation, as on ingest and the API (before stripping:
+        # str.strip() takes NEL, U+0085, for a space)
+        value = clean_text(value)
     if not isinstance(value, str) or (required and not value.strip()):
         raise CurationError(f"{where}{fld} must be a {'non-empty ' if required else ''}string, "
                             f"got {_short(value)}", node=node, field=fld)
