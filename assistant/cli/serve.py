@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from assistant.cli.stores import GRAPH_DB_HELP, SUGGESTIONS_DB_HELP, store_location
+
 console = Console()
 
 
@@ -98,8 +100,8 @@ def register(app: typer.Typer) -> None:
         explain: bool = typer.Option(False, "--explain/--no-explain"),
         as_json: bool = typer.Option(False, "--json", help="print the suggestion as JSON"),
         artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
-        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
-        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+        db: str = typer.Option("runs/graph.sqlite", help=GRAPH_DB_HELP),
+        suggestions_db: str = typer.Option("runs/suggestions.sqlite", help=SUGGESTIONS_DB_HELP),
     ) -> None:
         """Recommend a price for one product, with evidence, guardrails and explanation."""
         from assistant.guardrails import GuardrailConflict, GuardrailPolicy
@@ -126,7 +128,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
             raise typer.Exit(2)
         with console.status("loading model and graph"):
-            settings = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db)
+            settings = Settings(artifact=artifact, graph_db=store_location(db),
+                                suggestions_db=store_location(suggestions_db,
+                                                              "--suggestions-db"))
             service = PricingService.from_settings(settings, explain=explain)
         try:
             s = service.suggest(target, SuggestOptions(explain=explain, policy=policy))
