@@ -262,10 +262,11 @@ class Explainer:
         msg = self.retry_prompt.invoke({"draft": draft, "problems": problems}).to_messages()[0]
         return str(msg.content).strip() + "\n\n"
 
-    def check(self, draft: str, sheet: FactSheet) -> Verification:
+    def check(self, draft: str, sheet: FactSheet, untrusted: Sequence[str] = ()) -> Verification:
         """The verifier as the explainer applies it: numbers, directions, words, complete
-        sentences, the price stated and (require_facts) enough evidence cited."""
-        v = verify(draft, sheet, require=("recommended_price",), sentences=True)
+        sentences, the price stated and (require_facts) enough evidence cited; ``untrusted``:
+        the product text the model was shown, which the draft may not copy."""
+        v = verify(draft, sheet, require=("recommended_price",), sentences=True, untrusted=untrusted)
         if v.ok and self.require_facts and v.facts_cited < self.require_facts:
             v.ok = False
             v.problems.append(f"cites {v.facts_cited} pieces of evidence, needs {self.require_facts}")
@@ -294,6 +295,8 @@ class Explainer:
         shown: list[str] = []
         first_s: float | None = None
         slots = plan_slots(plan(sheet)) if self.constrained else None
+        ctx = ProductContext.coerce(product_context)
+        untrusted = (ctx.description, *ctx.reviews)  # the title's free part is checked from the sheet
         for attempt in range(1, self.max_attempts + 1 if self.llm is not None else 1):
             msgs = self.messages(sheet, product_context, feedback)
             temperature = self.retry_temperature if feedback and self.retry_temperature is not None else None
@@ -302,7 +305,8 @@ class Explainer:
                 for piece in self._pieces(msgs, slots, temperature):
                     raw += piece
                     if attempt == 1:
-                        for sentence in self._new_sentences(raw, shown, sheet, whole=slots is not None):
+                        for sentence in self._new_sentences(raw, shown, sheet, whole=slots is not None,
+                                                            untrusted=untrusted):
                             if first_s is None:
                                 first_s = time.perf_counter() - t0
                             yield StreamEvent("sentence", sentence)
@@ -312,7 +316,7 @@ class Explainer:
                 continue
             raw_outputs.append(raw)
             draft = clean_output(raw, self.max_sentences)
-            check = self.check(draft, sheet)
+            check = self.check(draft, sheet, untrusted)
             problems.append(check.problems)
             if check.ok:
                 rest = [p for p in _SENT.split(check.rendered) if p]
@@ -363,7 +367,8 @@ class Explainer:
         for chunk in self.llm.stream(msgs, **kwargs):  # type: ignore[union-attr]
             yield chunk.content if isinstance(chunk.content, str) else str(chunk.content)
 
-    def _new_sentences(self, raw: str, shown: list[str], sheet: FactSheet, whole: bool = False) -> Iterator[str]:
+    def _new_sentences(self, raw: str, shown: list[str], sheet: FactSheet, whole: bool = False,
+                       untrusted: Sequence[str] = ()) -> Iterator[str]:
         """Sentences of ``raw`` completed since the last call whose draft so far verifies;
         appends them, rendered, to ``shown``. Stops at the first one that does not.
         whole: ``raw`` ends with a complete sentence (constrained decoding yields whole ones)."""
@@ -373,7 +378,7 @@ class Explainer:
         parts = [p for p in _SENT.split(re.sub(r"\s+", " ", raw).strip()) if p]
         done = parts if whole else parts[:-1]
         for k in range(len(shown) + 1, min(len(done), self.max_sentences) + 1):
-            v = verify(" ".join(done[:k]), sheet, sentences=True)
+            v = verify(" ".join(done[:k]), sheet, sentences=True, untrusted=untrusted)
             if not v.ok:
                 return
             sentences = [p for p in _SENT.split(v.rendered) if p]

@@ -50,6 +50,10 @@ class LearningSettings(BaseSettings):
     registry: Path | None = Field(None, description="model registry folder (pricing models); "
                                   "when set, the server follows its champion")
     alerts: str = Field("log", description="alert channel: log, none, file:PATH, webhook:URL")
+    alerts_secret: str | None = Field(None, description="webhook signing secret "
+                                      "(X-Pricing-Signature: sha256=HMAC of timestamp.body)")
+    alerts_retries: int = Field(3, ge=0, le=10, description="webhook retries after a failed "
+                                "attempt (exponential backoff)")
     outcomes_db: Path | None = Field(None, description="outcome store (default: the "
                                      "suggestion store's file, so feedback joins in)")
     monitor_window: str = Field("7D", description="monitoring window (pandas offset)")
@@ -71,7 +75,8 @@ class Learning:
         path = s.outcomes_db or service.store.path or Path("runs/outcomes.sqlite")
         self.outcomes = OutcomeStore(path)
         self.alert_log = AlertLog(path)
-        self.sink = sink if sink is not None else sink_from_spec(s.alerts)
+        self.sink = sink if sink is not None else sink_from_spec(
+            s.alerts, secret=s.alerts_secret, retries=s.alerts_retries)
         self.registry = ModelRegistry(s.registry) if s.registry is not None else None
         self.monitor_config = MonitorConfig(window=s.monitor_window)
         self._ref: tuple[str, Reference] | None = None

@@ -48,6 +48,7 @@ from assistant.suggestion import (
     WhatIfOut,
     WhatIfResult,
 )
+from assistant.suggestion_cache import SuggestionCache
 from assistant.suggestion_store import SuggestionStore
 from graph.contracts import ProductIn
 from graph.db import normalize, store_exists
@@ -86,8 +87,10 @@ class PricingService:
     def __init__(self, graph: nx.MultiDiGraph, predictor: Predictor, store: SuggestionStore,
                  explainer: Explainer | None = None, default_currency: str = "INR",
                  graph_db: str | Path | None = None,
-                 demand: DemandAdvisor | None = None) -> None:
+                 demand: DemandAdvisor | None = None, cache_items: int = 50_000) -> None:
         self.graph = graph
+        # catalog suggestions of the current model and graph (cleared whenever either changes)
+        self.cache = SuggestionCache(cache_items)
         self.demand = demand  # demand-aware mode for products with sales history (issue #7)
         # The graph store that curation edits: a SQLite path or a postgresql:// URL (None: the
         # graph is read-only here).
@@ -108,7 +111,8 @@ class PricingService:
     @classmethod
     def from_paths(cls, artifact: str | Path, graph_db: str | Path | None = None,
                    suggestions_db: str | Path = "runs/suggestions.sqlite",
-                   llm: Any | None = None, sales: str | Path | None = None) -> PricingService:
+                   llm: Any | None = None, sales: str | Path | None = None,
+                   cache_items: int = 50_000) -> PricingService:
         """Load the predictor, the graph (the store's, else the artifact's snapshot) and wire
         the LLM.
 
@@ -124,7 +128,7 @@ class PricingService:
             graph, graph_db = predictor.graph_, None
         demand = DemandAdvisor.from_path(sales) if sales is not None else None
         return cls(graph, predictor, SuggestionStore(suggestions_db), Explainer(llm),
-                   graph_db=graph_db, demand=demand)
+                   graph_db=graph_db, demand=demand, cache_items=cache_items)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, explain: bool = True) -> PricingService:
@@ -132,7 +136,8 @@ class PricingService:
 
         explain=False skips building the LLM (deterministic verified explanations only)."""
         return cls.from_paths(settings.artifact, settings.graph_db, settings.suggestions_db,
-                              llm=settings.make_llm() if explain else None, sales=settings.sales)
+                              llm=settings.make_llm() if explain else None, sales=settings.sales,
+                              cache_items=settings.cache_items)
 
     def ready(self) -> bool:
         return self.predictor is not None
@@ -160,6 +165,7 @@ class PricingService:
         # Swapped together at the end: a request in flight sees the old or the new state.
         self.graph, self.products = graph, products
         self.predictor, self.featurizer = predictor, predictor.featurizer_
+        self.cache.clear()
 
     def swap_predictor(self, predictor: Predictor) -> str:
         """Serve ``predictor`` (e.g. a newly promoted model) from now on, without a restart;
@@ -177,6 +183,7 @@ class PricingService:
         self.graph, self.products = graph, products
         self.predictor, self.featurizer = predictor, predictor.featurizer_
         self.model_version = predictor.version
+        self.cache.clear()
         return old
 
     def predictor_for(self, graph: nx.MultiDiGraph) -> Predictor:
@@ -305,14 +312,28 @@ class PricingService:
     def suggest(self, target: ProductIn | str | Mapping[str, Any],
                 options: SuggestOptions | None = None, *, store: bool = True) -> Suggestion:
         opts = options or SuggestOptions()
-        r = self._resolve(target)
-        self._infer_categories([r])
-        # drivers come with the prediction: one feature pass for both
-        pred = self.predictor.predict([r.record], drivers=True)[0]
-        s = self._build(r, pred, opts)
+        catalog_id = target if isinstance(target, str) else None
+        s = self.cache.get(catalog_id, opts) if catalog_id is not None else None
+        if s is None:
+            generation = self.cache.generation
+            r = self._resolve(target)
+            self._infer_categories([r])
+            # drivers come with the prediction: one feature pass for both
+            pred = self.predictor.predict([r.record], drivers=True)[0]
+            s = self._build(r, pred, opts)
+            if catalog_id is not None:
+                self.cache.put(catalog_id, opts, s, generation=generation)
         if store:
             self.store.add_suggestion(s)
         return s
+
+    def warm_cache(self, options: SuggestOptions | None = None, progress: bool = True) -> int:
+        """Compute the catalog's suggestions (up to the cache's size) in vectorised batches
+        so that lookups by id answer from memory; returns how many were cached."""
+        ids = [str(p) for p in self.products.index]
+        return self.cache.warm(ids, options or SuggestOptions(explain=False),
+                               lambda part, o: self.suggest_batch(part, o, store=False),
+                               progress=progress)
 
     def suggest_batch(self, targets: Iterable[ProductIn | str | Mapping[str, Any]],
                       options: SuggestOptions | Sequence[SuggestOptions] | None = None, *,

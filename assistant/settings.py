@@ -48,6 +48,8 @@ class Settings(BaseSettings):
                                     "OpenAI-compatible endpoint, a scripted fake, or none "
                                     "(deterministic verified text)")
     threads: int | None = Field(None, ge=1, le=256, description="torch / llama.cpp threads")
+    cache_items: int = Field(50_000, ge=0, le=10_000_000, description="catalog suggestions kept "
+                             "in memory for look-ups by id (0 = compute every request)")
 
     @field_validator("sales", "graph_db", "pricebook_db", mode="before")
     @classmethod

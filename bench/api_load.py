@@ -5,7 +5,7 @@ Run::
 
     python bench/api_load.py --artifact runs/model --db runs/graph.sqlite \
         [--workers 1,2] [--clients 10,50] [--backends sqlite,postgresql] [--requests 400] \
-        [--uvicorn-workers] [--batch 1000] [--explained 20]
+        [--uvicorn-workers] [--batch 1000] [--explained 20 [--explained-llm local]] [--no-cache]
 
 For every (backend, workers, clients) it starts ``pricing serve --workers N --no-ui`` on a free
 loopback port (PostgreSQL: a throwaway server from the Debian packages, tests/pgserver.py,
@@ -15,8 +15,10 @@ kept-alive httpx connection each send ``--requests`` single suggestions for cata
 run it reads the memory of the master and of each worker (psutil: USS = pages only that
 process holds, PSS = its share of the shared ones). ``--uvicorn-workers`` also measures
 uvicorn's own ``--workers`` mode (each worker loads the model itself: no sharing) for
-comparison. ``--batch`` / ``--explained`` add the batch-throughput and explained-suggestion
-figures of one single-worker SQLite server. Results: printed, and written to
+comparison. Servers warm the catalog's suggestions before serving (``pricing serve --warm``);
+``--no-cache`` measures the computed path instead. ``--batch`` / ``--explained`` add the
+batch-throughput and explained-suggestion figures of one single-worker SQLite server
+(``--explained-llm local``: worded by the local SmolLM2, one thread). Results: printed, and written to
 bench/results/api_load_workers.json. Requests go to 127.0.0.1 only and every loop is bounded.
 """
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,7 +55,8 @@ def free_port() -> int:
 def start_server(cmd: list[str], port: int, env_extra: dict[str, str], workers: int
                  ) -> subprocess.Popen:
     env = dict(os.environ, PRICING_API_KEYS=f"bench:{KEY}:merchant", PRICING_RATE_LIMIT="0",
-               PRICING_THREADS="1", PRICING_LLM_BACKEND="none", **env_extra)
+               PRICING_THREADS="1", PRICING_LLM_BACKEND="none")
+    env.update(env_extra)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
@@ -71,10 +75,11 @@ def start_server(cmd: list[str], port: int, env_extra: dict[str, str], workers: 
     raise RuntimeError("server did not become ready in 300 s")
 
 
-def serve_cmd(artifact: Path, db: str, sdb: str, port: int, workers: int) -> list[str]:
+def serve_cmd(artifact: Path, db: str, sdb: str, port: int, workers: int,
+              warm: bool = True) -> list[str]:
     return [sys.executable, "-m", "assistant.cli", "serve", "--artifact", str(artifact),
             "--db", db, "--suggestions-db", sdb, "--port", str(port), "--workers",
-            str(workers), "--no-ui"]
+            str(workers), "--no-ui", "--warm" if warm else "--no-warm"]
 
 
 def memory(proc: subprocess.Popen) -> dict:
@@ -149,14 +154,18 @@ def extras(base: str, ids: list[str], batch: int, explained: int) -> dict:
         out["batch"] = {"n": min(batch, len(ids)), "seconds": round(s, 2),
                         "products_per_s": round(min(batch, len(ids)) / s, 1)}
     if explained:
-        times = []
+        times, status = [], Counter()
         with httpx.Client(base_url=base, headers=h, timeout=300) as c:
             for pid in ids[:explained]:
                 t = time.perf_counter()
-                c.post("/v1/suggestions", json={"product_id": pid, "explain": True}
-                       ).raise_for_status()
+                r = c.post("/v1/suggestions", json={"product_id": pid, "explain": True})
+                r.raise_for_status()
                 times.append(time.perf_counter() - t)
+                status[r.json()["explanation"]["status"]] += 1
+        out["explained_status"] = dict(status)  # verified = the LLM's wording passed
         out["explained_p50_s"] = round(float(np.percentile(times, 50)), 2)
+        out["explained_p90_s"] = round(float(np.percentile(times, 90)), 2)
+        out["explained_n"] = len(times)
     return out
 
 
@@ -171,6 +180,11 @@ def main() -> None:
     ap.add_argument("--uvicorn-workers", action="store_true")
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--explained", type=int, default=0)
+    ap.add_argument("--explained-llm", default="none",
+                    help="LLM backend of the explained requests (local = SmolLM2; none = the "
+                         "deterministic text)")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="compute every suggestion (no warmed catalog cache: PRICING_CACHE_ITEMS=0)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/api_load_workers.json")
     args = ap.parse_args()
     workers = [int(x) for x in args.workers.split(",")]
@@ -196,7 +210,11 @@ def main() -> None:
                 port = free_port()
                 base = f"http://127.0.0.1:{port}"
                 t0 = time.perf_counter()
-                proc = start_server(serve_cmd(args.artifact, db, sdb, port, w), port, {}, w)
+                env_extra = {"PRICING_CACHE_ITEMS": "0"} if args.no_cache else {}
+                if backend == "sqlite" and w == 1 and args.explained:
+                    env_extra["PRICING_LLM_BACKEND"] = args.explained_llm
+                proc = start_server(serve_cmd(args.artifact, db, sdb, port, w,
+                                              warm=not args.no_cache), port, env_extra, w)
                 startup = round(time.perf_counter() - t0, 1)
                 try:
                     with httpx.Client(base_url=base, headers={"X-API-Key": KEY}) as c:
@@ -204,6 +222,7 @@ def main() -> None:
                     for n_clients in clients:
                         r = load(base, ids, n_clients, args.requests)
                         r.update(backend=backend, workers=w, clients=n_clients,
+                                 cache=not args.no_cache,
                                  server_startup_s=startup,
                                  load_average=[round(x, 2) for x in os.getloadavg()])
                         runs.append(r)
@@ -211,6 +230,7 @@ def main() -> None:
                     mem[f"{backend}/gunicorn/{w}"] = memory(proc)
                     if backend == "sqlite" and w == 1 and (args.batch or args.explained):
                         mem["extras"] = extras(base, ids, args.batch, args.explained)
+                        mem["extras"]["explained_llm"] = args.explained_llm
                 finally:
                     proc.terminate()
                     proc.wait(timeout=60)

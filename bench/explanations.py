@@ -44,7 +44,9 @@ PROBLEM_KINDS = [
     ("full sentence", "incomplete_sentence"), ("is not a sentence", "incomplete_sentence"),
     ("must be followed by", "count_noun"), ("no direction word", "direction"), ("ranking", "ranking"),
     ("must state", "missing_price"), ("empty text", "empty"), ("stray brace", "stray_brace"),
-    ("LLM call failed", "llm_error"),
+    ("LLM call failed", "llm_error"), ("is called", "count_called_price"), ("is a count", "count_called_price"),
+    ("chat-template", "instruction_token"), ("instruction or role", "instruction_token"),
+    ("template marker", "template_marker"), ("brace is left", "stray_brace"), ("copies", "copied_product_text"),
 ]
 
 

@@ -67,9 +67,18 @@ MAX_TITLE_LENGTH = 2000    # titles, reasons, urls
 MAX_TEXT_LENGTH = 20000    # description, review text, free attribute values
 MAX_COUNT = 1e9            # rating_count: far above any real listing's
 # Multi-line text may hold tabs and line breaks; nothing else below U+0020 (a NUL byte,
-# an escape sequence) and no lone surrogate (it cannot be stored as UTF-8).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# an escape sequence), no C1 control (U+0080-U+009F: NEL, CSI, ...) and no lone surrogate
+# (it cannot be stored as UTF-8). Free text is repaired first (clean_text).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# C1 controls in real listings are Windows-1252 punctuation read as Latin-1 ("\x96" for an en
+# dash, "\x92" for an apostrophe): free text gets the character back; the five bytes
+# Windows-1252 leaves undefined are removed. Ids, names used as keys and references are
+# never repaired (a changed id would point elsewhere): they are refused.
+_C1_REPAIR = {c: bytes([c]).decode("cp1252", errors="ignore") or None for c in range(0x80, 0xA0)}
+# The fields whose text is repaired, on every path (ingest, curation, API).
+FREE_TEXT_FIELDS = frozenset({"title", "description", "text", "category_path", "path", "brand",
+                              "condition", "competitor", "name", "new_name", "url", "reason"})
 _NODE_PREFIXES = tuple(f"{t.value}:" for t in NodeType)
 TEXT_LIMITS: dict[str, dict[str, int]] = {
     "products": {"product_id": MAX_ID_LENGTH, "title": MAX_TITLE_LENGTH,
@@ -83,6 +92,13 @@ TEXT_LIMITS: dict[str, dict[str, int]] = {
 }
 MULTILINE = frozenset({"description", "text"})
 ID_FIELDS = frozenset({"product_id", "review_id"})
+
+
+def clean_text(value: Any) -> Any:
+    """``value`` with C1 control characters repaired (see _C1_REPAIR); anything not a str as is."""
+    if isinstance(value, str) and not value.isascii():
+        return value.translate(_C1_REPAIR)
+    return value
 
 
 def text_problem(value: str, fld: str, limit: int, *, multiline: bool = False) -> str | None:
@@ -111,7 +127,9 @@ def id_problem(value: str, fld: str = "product_id") -> str | None:
 
 
 def check_text(value: Any, fld: str, limit: int, *, multiline: bool = False) -> Any:
-    """``value`` if it is None or acceptable text, else ValueError naming ``fld``."""
+    """``value`` (repaired by clean_text) if it is None or acceptable text, else ValueError
+    naming ``fld``."""
+    value = clean_text(value)
     if isinstance(value, str):
         why = text_problem(value, fld, limit, multiline=multiline)
         if why:
@@ -228,9 +246,7 @@ class ProductIn(BaseModel):
     @field_validator("reviews")
     @classmethod
     def _review_texts(cls, v: list[str]) -> list[str]:
-        for i, text in enumerate(v):
-            check_text(text, f"reviews[{i}]", MAX_TEXT_LENGTH, multiline=True)
-        return v
+        return [check_text(text, f"reviews[{i}]", MAX_TEXT_LENGTH, multiline=True) for i, text in enumerate(v)]
 
     @field_validator("title")
     @classmethod

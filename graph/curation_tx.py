@@ -17,7 +17,7 @@ both layers raise the same types; :mod:`graph.curation` re-exports them.
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import networkx as nx
@@ -26,6 +26,7 @@ from graph.audit import EdgeChange, NodeChange, dumps, edge_action, is_stamp, no
 from graph.contracts import (
     CATEGORY_SEPARATOR,
     CURRENCIES,
+    FREE_TEXT_FIELDS,
     MAX_COUNT,
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
@@ -34,6 +35,7 @@ from graph.contracts import (
     MAX_TEXT_LENGTH,
     MAX_TITLE_LENGTH,
     Rejection,
+    clean_text,
     id_problem,
     text_problem,
 )
@@ -68,6 +70,7 @@ MULTILINE = {"description", "reason"}
 MAX_NUMBER = {"price": MAX_PRICE, "cost": MAX_PRICE, "shipping": MAX_PRICE,
               "rating_count": MAX_COUNT}
 _SINGLE = {IN_CATEGORY, MADE_BY, CHILD_OF}  # one edge of the type per (source, target) pair
+_NODE_COLS = ("id", "type", "name", "attrs", "provenance", "updated_at", "version")
 
 PriceFn = Callable[[list[str], nx.MultiDiGraph], Mapping[str, float]]
 
@@ -199,6 +202,10 @@ def _text(value: Any, fld: str, node: str | None = None, *, required: bool = Fal
     where = f"{node}: " if node else ""
     if value is None and not required:
         return None
+    if isinstance(value, str) and fld in FREE_TEXT_FIELDS:
+        # C1 controls: Windows-1252 punctuation, as on ingest and the API (before stripping:
+        # str.strip() takes NEL, U+0085, for a space)
+        value = clean_text(value)
     if not isinstance(value, str) or (required and not value.strip()):
         raise CurationError(f"{where}{fld} must be a {'non-empty ' if required else ''}string, "
                             f"got {_short(value)}", node=node, field=fld)
@@ -236,6 +243,13 @@ def _scalar(value: Any, fld: str, node: str | None) -> Any:
 class _Tx:
     """Writes inside one open transaction, remembering what every touched row looked like.
 
+    Reads go through a cache of the transaction's own (node and edge rows, edge lists, in-edge
+    counts) that every write here keeps in step: the writer lock keeps everyone else out, so
+    the store changes only through this object until the commit. On PostgreSQL each statement
+    is a network round trip and a bulk row reads the same product, categories and edges a
+    dozen times; the cache answers them. Writes still go to the store at once, so queries the
+    cache does not cover stay right. :meth:`rollback_to` (a savepoint) empties the cache.
+
     Out-edge queries write ``+type``: the unary plus keeps SQLite from answering them through
     the ``edges_type`` index (every edge of a type) instead of the (src, dst, key) index.
     In-edge queries by type use ``edges_dst_type`` (see :func:`graph.audit.ensure_audit_schema`):
@@ -260,40 +274,137 @@ class _Tx:
         # edit adds" leave them alone.
         self.carried_edges: set[tuple] = set()
         self.carried_nodes: set[str] = set()
+        self._forget()
+
+    # ----------------------------------------------------------------- the read cache
+    def _forget(self) -> None:
+        """Empty the read cache (rows as the store returns them: tuples, attrs as JSON text)."""
+        self._node_rows: dict[str, tuple | None] = {}
+        self._edge_rows: dict[tuple, tuple | None] = {}
+        self._out: dict[tuple[str, str | None], list[tuple]] = {}
+        self._in: dict[tuple[str, str | None], list[tuple]] = {}
+        self._n_in: dict[tuple[str, str], int] = {}
+
+    def rollback_to(self, savepoint: str) -> None:
+        """``ROLLBACK TO savepoint``: undo the writes since it, and forget what was read."""
+        self.conn.execute(f"ROLLBACK TO {savepoint}")
+        self._forget()
+
+    def _node_row(self, nid: str) -> tuple | None:
+        if nid not in self._node_rows:
+            self._node_rows[nid] = self.conn.execute(
+                "SELECT id, type, name, attrs, provenance, updated_at, version FROM nodes "
+                "WHERE id=?", (nid,)).fetchone()
+        return self._node_rows[nid]
+
+    def _edge_row(self, src: str, dst: str, key: Any) -> tuple | None:
+        k = (src, dst, key)
+        if k not in self._edge_rows:
+            # A complete edge list of either end answers "no such edge" without a query.
+            known = self._out.get((src, None))
+            if known is None:
+                known = self._in.get((dst, None))
+            if known is not None:
+                self._edge_rows[k] = next((r for r in known if (r[0], r[1], r[2]) == k), None)
+            else:
+                self._edge_rows[k] = self.conn.execute(
+                    "SELECT src, dst, key, type, attrs, provenance, updated_at FROM edges "
+                    "WHERE src=? AND dst=? AND key=?", k).fetchone()
+        return self._edge_rows[k]
+
+    def _edge_list(self, end: str, nid: str, typ: str | None) -> list[tuple]:
+        """The edges with ``nid`` at ``end`` ('src' or 'dst'), of type ``typ`` (None: all),
+        in insertion order (``ORDER BY id``)."""
+        cache = self._out if end == "src" else self._in
+        rows = cache.get((nid, typ))
+        if rows is None and typ is not None and (nid, None) in cache:
+            rows = cache[(nid, typ)] = [r for r in cache[(nid, None)] if r[3] == typ]
+        if rows is None:
+            sql = f"SELECT src, dst, key, type, attrs, provenance, updated_at FROM edges " \
+                  f"WHERE {end}=?"
+            args: tuple = (nid,)
+            if typ is not None:
+                sql += " AND +type=?" if end == "src" else " AND type=?"  # see the docstring
+                args = (nid, typ)
+            rows = [tuple(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+            cache[(nid, typ)] = rows
+            for r in rows:
+                self._edge_rows[(r[0], r[1], r[2])] = r
+        return rows
+
+    def _edges_changed(self, row: tuple, inserted: bool) -> None:
+        """Keep the cached edge lists and counts in step with an inserted or deleted edge.
+        A new edge goes last: its id is the largest (SQLite's rowid, PostgreSQL's identity)."""
+        src, dst, key, typ = row[:4]
+        for cache, keys in ((self._out, ((src, typ), (src, None))),
+                            (self._in, ((dst, typ), (dst, None)))):
+            for ck in keys:
+                rows = cache.get(ck)
+                if rows is None:
+                    continue
+                if inserted:
+                    rows.append(row)
+                else:
+                    cache[ck] = [r for r in rows if (r[0], r[1], r[2]) != (src, dst, key)]
+        if (dst, typ) in self._n_in:
+            self._n_in[(dst, typ)] += 1 if inserted else -1
+
+    def prefetch(self, nids: Iterable[str], *, in_edges: Iterable[str] = (),
+                 chunk: int = 500) -> None:
+        """Read the rows of nodes ``nids``, all their out-edges and all in-edges of
+        ``in_edges``, a few statements per ``chunk`` nodes instead of several per node
+        (a bulk import's products, before its rows run)."""
+        want = [n for n in dict.fromkeys(nids) if isinstance(n, str) and n not in self._node_rows]
+        for i in range(0, len(want), chunk):
+            part = want[i:i + chunk]
+            marks = ", ".join("?" * len(part))
+            for n in part:
+                self._node_rows[n] = None
+            for r in self.conn.execute(
+                    "SELECT id, type, name, attrs, provenance, updated_at, version FROM nodes "
+                    f"WHERE id IN ({marks})", part):
+                self._node_rows[r[0]] = tuple(r)
+        for end, cache, ids in (("src", self._out, want),
+                                ("dst", self._in, [n for n in dict.fromkeys(in_edges)
+                                                   if isinstance(n, str)])):
+            ids = [n for n in ids if self._node_rows.get(n) is not None
+                   and (n, None) not in cache]
+            for i in range(0, len(ids), chunk):
+                part = ids[i:i + chunk]
+                lists: dict[str, list[tuple]] = {n: [] for n in part}
+                for r in self.conn.execute(
+                        "SELECT src, dst, key, type, attrs, provenance, updated_at FROM edges "
+                        f"WHERE {end} IN ({', '.join('?' * len(part))}) ORDER BY id", part):
+                    r = tuple(r)
+                    lists[r[0] if end == "src" else r[1]].append(r)
+                    self._edge_rows[(r[0], r[1], r[2])] = r
+                for n, rows in lists.items():
+                    cache[(n, None)] = rows
+                    for ck in [ck for ck in cache if ck[0] == n and ck[1] is not None]:
+                        del cache[ck]  # typed lists are derived from the complete one again
 
     # ----------------------------------------------------------------- reads
     def node(self, nid: str) -> dict | None:
-        return _node_image(self.conn.execute(
-            "SELECT id, type, name, attrs, provenance, updated_at, version FROM nodes "
-            "WHERE id=?", (nid,)).fetchone())
+        return _node_image(self._node_row(nid))
 
     def exists(self, nid: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM nodes WHERE id=?", (nid,)).fetchone() is not None
+        return self._node_row(nid) is not None
 
     def edge(self, src: str, dst: str, key: Any) -> dict | None:
-        return _edge_image(self.conn.execute(
-            "SELECT src, dst, key, type, attrs, provenance, updated_at FROM edges "
-            "WHERE src=? AND dst=? AND key=?", (src, dst, key)).fetchone())
+        return _edge_image(self._edge_row(src, dst, key))
 
     def out_edges(self, nid: str, typ: str | None = None) -> list[dict]:
-        sql = "SELECT src, dst, key, type, attrs, provenance, updated_at FROM edges WHERE src=?"
-        args: tuple = (nid,)
-        if typ is not None:
-            sql += " AND +type=?"
-            args = (nid, typ)
-        return [_edge_image(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+        return [_edge_image(r) for r in self._edge_list("src", nid, typ)]
 
     def in_edges(self, nid: str, typ: str | None = None) -> list[dict]:
-        sql = "SELECT src, dst, key, type, attrs, provenance, updated_at FROM edges WHERE dst=?"
-        args: tuple = (nid,)
-        if typ is not None:
-            sql += " AND type=?"  # edges_dst_type
-            args = (nid, typ)
-        return [_edge_image(r) for r in self.conn.execute(sql + " ORDER BY id", args)]
+        return [_edge_image(r) for r in self._edge_list("dst", nid, typ)]
 
     def count_in(self, nid: str, typ: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM edges WHERE dst=? AND type=?",
-                                 (nid, typ)).fetchone()[0]
+        if (nid, typ) not in self._n_in:
+            rows = self._in.get((nid, typ))
+            self._n_in[(nid, typ)] = len(rows) if rows is not None else self.conn.execute(
+                "SELECT count(*) FROM edges WHERE dst=? AND type=?", (nid, typ)).fetchone()[0]
+        return self._n_in[(nid, typ)]
 
     def children(self, nid: str) -> list[str]:
         return [e["src"] for e in self.in_edges(nid, CHILD_OF)]
@@ -314,28 +425,45 @@ class _Tx:
             self.edges_before[k] = self.edge(src, dst, key)
         self.scope_edges.add(k)
 
+    def _set_node(self, nid: str, **cols: Any) -> None:
+        """Write columns of node ``nid``'s row (an UPDATE), in the store and the cache."""
+        self.conn.execute(f"UPDATE nodes SET {', '.join(f'{c}=?' for c in cols)} WHERE id=?",
+                          (*cols.values(), nid))
+        self._cache_node(nid, **cols)
+
+    def _cache_node(self, nid: str, **cols: Any) -> None:
+        row = self._node_rows.get(nid)
+        if row is not None:
+            img = dict(zip(_NODE_COLS, row))
+            img.update(cols)
+            self._node_rows[nid] = tuple(img[c] for c in _NODE_COLS)
+        else:
+            self._node_rows.pop(nid, None)
+
     def insert_node(self, nid: str, typ: str, name: str | None, attrs: dict,
                     provenance: str | None = None, version: int = 1,
                     updated_at: str | None = None) -> None:
         self._remember_node(nid)
-        try:
-            self.conn.execute(
+        if self.exists(nid):
+            raise CurationError(f"{nid} already exists", node=nid)
+        row = (nid, typ, name, dumps(attrs), provenance if provenance is not None
+               else self.token, updated_at or self.ts, version)
+        try:  # executemany: no savepoint needed, the id is free (see insert_edge)
+            self.conn.executemany(
                 "INSERT INTO nodes (id, type, name, attrs, provenance, updated_at, version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (nid, typ, name, dumps(attrs), provenance if provenance is not None
-                 else self.token, updated_at or self.ts, version))
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", [row])
         except sqlite3.IntegrityError:
             raise CurationError(f"{nid} already exists", node=nid) from None
+        self._node_rows[nid] = row
 
     def write_node(self, img: dict) -> None:
         """Make the row of ``img['id']`` exactly ``img`` (insert or replace its columns)."""
         nid = img["id"]
         self._remember_node(nid)
         if self.exists(nid):
-            self.conn.execute(
-                "UPDATE nodes SET type=?, name=?, attrs=?, provenance=?, updated_at=?, version=? "
-                "WHERE id=?", (img["type"], img["name"], dumps(img["attrs"]), img["provenance"],
-                               img["updated_at"], img["version"], nid))
+            self._set_node(nid, type=img["type"], name=img["name"], attrs=dumps(img["attrs"]),
+                           provenance=img["provenance"], updated_at=img["updated_at"],
+                           version=img["version"])
         else:
             self.insert_node(nid, img["type"], img["name"], img["attrs"], img["provenance"],
                              img["version"], img["updated_at"])
@@ -345,14 +473,12 @@ class _Tx:
         cur = self.node(nid)
         if cur is None:
             raise CurationError(f"no node {nid}", node=nid)
-        self.conn.execute("UPDATE nodes SET name=?, attrs=? WHERE id=?",
-                          (cur["name"] if name is ... else name,
-                           dumps(cur["attrs"] if attrs is None else attrs), nid))
+        self._set_node(nid, name=cur["name"] if name is ... else name,
+                       attrs=dumps(cur["attrs"] if attrs is None else attrs))
 
     def set_stamp(self, nid: str, version: int, updated_at: str | None) -> None:
         self._remember_node(nid)
-        self.conn.execute("UPDATE nodes SET version=?, updated_at=? WHERE id=?",
-                          (version, updated_at, nid))
+        self._set_node(nid, version=version, updated_at=updated_at)
 
     def delete_node(self, nid: str) -> None:
         self._remember_node(nid)
@@ -361,27 +487,35 @@ class _Tx:
         if n:
             raise CurationError(f"{nid} still has {n} edge(s); no dangling edges", node=nid)
         self.conn.execute("DELETE FROM nodes WHERE id=?", (nid,))
+        self._node_rows[nid] = None
 
     def insert_edge(self, src: str, dst: str, key: Any, typ: str, attrs: dict | None = None,
                     provenance: str | None = None, updated_at: str | None = None) -> None:
         self._remember_edge(src, dst, key)
-        try:
-            self.conn.execute(
-                "INSERT INTO edges (src, dst, key, type, attrs, provenance, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (src, dst, key, typ, dumps(attrs or {}),
-                 self.token if provenance is None else provenance, updated_at or self.ts))
-        except sqlite3.IntegrityError as exc:
-            if self.edge(src, dst, key) is not None:
-                raise CurationError(f"edge {src} -> {dst} ({key}) already exists",
-                                    node=src) from None
-            missing = src if not self.exists(src) else dst
-            raise CurationError(f"edge {src} -> {dst}: {missing} does not exist ({exc})",
-                                node=missing) from None
+        if self._edge_row(src, dst, key) is not None:
+            raise CurationError(f"edge {src} -> {dst} ({key}) already exists", node=src)
+        for end in (src, dst):
+            if not self.exists(end):
+                raise CurationError(f"edge {src} -> {dst}: {end} does not exist", node=end)
+        row = (src, dst, key, typ, dumps(attrs or {}),
+               self.token if provenance is None else provenance, updated_at or self.ts)
+        # Both ends exist and the key is free (checked above, under the writer lock), so the
+        # INSERT cannot fail: executemany skips the savepoint graph.db wraps around an INSERT
+        # on PostgreSQL (three round trips instead of one). Should it fail all the same, the
+        # error ends the whole operation.
+        self.conn.executemany(
+            "INSERT INTO edges (src, dst, key, type, attrs, provenance, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", [row])
+        self._edge_rows[(src, dst, key)] = row
+        self._edges_changed(row, inserted=True)
 
     def delete_edge(self, src: str, dst: str, key: Any) -> None:
         self._remember_edge(src, dst, key)
+        row = self._edge_row(src, dst, key)
         self.conn.execute("DELETE FROM edges WHERE src=? AND dst=? AND key=?", (src, dst, key))
+        if row is not None:
+            self._edge_rows[(src, dst, key)] = None
+            self._edges_changed(row, inserted=False)
 
     def move_edge(self, e: dict, src: str, dst: str) -> bool:
         """Re-point edge ``e`` to ``src -> dst``; False (and the edge dropped) if that exists."""
@@ -429,6 +563,7 @@ class _Tx:
     def finish(self, touch: bool = True) -> tuple[list[NodeChange], list[EdgeChange]]:
         """Stamp versions (``touch``) and return the change lists of the whole transaction."""
         nodes: list[NodeChange] = []
+        stamps: list[tuple] = []  # one executemany: a bulk import stamps thousands of nodes
         for nid, before in self.nodes_before.items():
             now = self.node(nid)
             if before is None and now is None:
@@ -439,8 +574,8 @@ class _Tx:
                     continue
                 version = before["version"] + 1
                 prov = now["provenance"] if same else _add_source(now["provenance"], self.token)
-                self.conn.execute("UPDATE nodes SET version=?, updated_at=?, provenance=? "
-                                  "WHERE id=?", (version, self.ts, prov, nid))
+                stamps.append((version, self.ts, prov, nid))
+                self._cache_node(nid, version=version, updated_at=self.ts, provenance=prov)
                 now = self.node(nid)
             if same and not touch and before["version"] == now["version"]:
                 continue
@@ -449,6 +584,9 @@ class _Tx:
             else:
                 b, a = before, now
             nodes.append(NodeChange(nid, (now or before)["type"], node_action(b, a), b, a))
+        if stamps:
+            self.conn.executemany("UPDATE nodes SET version=?, updated_at=?, provenance=? "
+                                  "WHERE id=?", stamps)
         edges: list[EdgeChange] = []
         for (src, dst, key), before in self.edges_before.items():
             now = self.edge(src, dst, key)

@@ -32,6 +32,7 @@ import pandas as pd
 from graph.contracts import (
     COLUMNS,
     CURRENCIES,
+    FREE_TEXT_FIELDS,
     ID_FIELDS,
     MAX_COUNT,
     MAX_PRICE,
@@ -42,6 +43,7 @@ from graph.contracts import (
     Catalog,
     Rejection,
     TableKind,
+    clean_text,
     id_problem,
     text_problem,
 )
@@ -203,6 +205,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- column cleaning
 
+def _repaired(s: pd.Series) -> pd.Series:
+    """Free text with its C1 controls repaired (graph.contracts.clean_text), before it is
+    stripped: str.strip() takes NEL (U+0085) for a space, the API and curation do not."""
+    if s.dtype == object or isinstance(s.dtype, pd.StringDtype):
+        return s.map(clean_text, na_action="ignore")
+    return s
+
+
 def _text(s: pd.Series) -> pd.Series:
     """Strings, stripped, with blanks as missing. Integer-valued floats lose their '.0'."""
     if pd.api.types.is_float_dtype(s.dtype):
@@ -336,7 +346,7 @@ def validate(frame: pd.DataFrame, kind: TableKind, file: str = "<frame>", *,
 
     for c in TEXT_COLUMNS[kind]:
         if c not in DATE_COLUMNS.get(kind, []):
-            df[c] = _text(df[c])
+            df[c] = _text(_repaired(df[c]) if c in FREE_TEXT_FIELDS else df[c])
     for c, limit in TEXT_LIMITS[kind].items():  # the limits curation and the API apply too
         s = df[c]
         text = s.notna().to_numpy() & s.map(lambda v: isinstance(v, str)).to_numpy()

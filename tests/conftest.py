@@ -113,21 +113,39 @@ def demo_demand():
     return DemandAdvisor.from_path(DEMO / "retail_price")
 
 
-def service_on_store_copy(service: Any, directory: Path, demand: Any = None) -> Any:
+def service_on_store_copy(service: Any, directory: Path, demand: Any = None,
+                          location: str | None = None) -> Any:
     """A PricingService over ``service``'s model and a private SQLite copy of its graph (in
     ``directory``), for tests that edit the graph without touching the shared one; ``demand``
-    (e.g. the :func:`demo_demand` fixture) enables the demand what-ifs."""
+    (e.g. the :func:`demo_demand` fixture) enables the demand what-ifs. ``location``: a
+    PostgreSQL database (a URL) holding both the graph copy and the suggestion store instead."""
     from assistant.explain import Explainer
     from assistant.service import PricingService
     from assistant.suggestion_store import SuggestionStore
     from graph.store import GraphStore
 
-    db = directory / "graph.sqlite"
+    db = location or directory / "graph.sqlite"
     with GraphStore(db) as store:
         store.save(service.graph)
         g = store.load()
-    return PricingService(g, service.predictor, SuggestionStore(directory / "suggestions.sqlite"),
-                          Explainer(None), graph_db=db, demand=demand)
+    suggestions = SuggestionStore(location or directory / "suggestions.sqlite")
+    return PricingService(g, service.predictor, suggestions, Explainer(None), graph_db=db,
+                          demand=demand)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    """Which backend a module's stores use: tests that depend on it run once on each."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def backend_location(backend, request) -> str | None:
+    """None (SQLite files in a temporary folder) or a new PostgreSQL database for the module,
+    on the session's throwaway server."""
+    if backend == "sqlite":
+        return None
+    return request.getfixturevalue("pg_server").new_database("mod")
 
 
 # --------------------------------------------------------------------------- PostgreSQL

@@ -1,5 +1,8 @@
 """The REST API over real HTTP: a uvicorn server on a free loopback port, httpx clients,
-and schemathesis against the served OpenAPI schema (no 5xx for any generated input)."""
+and schemathesis against the served OpenAPI schema (no 5xx for any generated input).
+
+The ``client`` tests (suggestions by id, batch, feedback, products) run on both backends:
+the session's service on SQLite, then a copy on PostgreSQL stores (``backend``, conftest)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from assistant.http.app import ApiSettings, create_app
-from tests.conftest import live_server
+from tests.conftest import live_server, service_on_store_copy
 
 MERCHANT, CURATOR = "merchant-key-for-tests-01", "curator-key-for-tests-001"
 
@@ -22,9 +25,24 @@ def base_url(tiny_service):
         yield url
 
 
+@pytest.fixture(scope="module")
+def served(request, tiny_service, tmp_path_factory, backend, backend_location):
+    """(base URL, service) of the ``client`` tests, which run on each backend: the session's
+    service (SQLite), then a copy whose graph and suggestion stores are one PostgreSQL
+    database."""
+    if backend == "sqlite":
+        yield request.getfixturevalue("base_url"), tiny_service
+        return
+    svc = service_on_store_copy(tiny_service, tmp_path_factory.mktemp("api_pg"),
+                                location=backend_location)
+    app = create_app(svc, ApiSettings(api_keys={MERCHANT: "merchant", CURATOR: "curator"}))
+    with live_server(app) as url:
+        yield url, svc
+
+
 @pytest.fixture()
-def client(base_url):
-    with httpx.Client(base_url=base_url, headers={"X-API-Key": MERCHANT}, timeout=60) as c:
+def client(served):
+    with httpx.Client(base_url=served[0], headers={"X-API-Key": MERCHANT}, timeout=60) as c:
         yield c
 
 
@@ -127,12 +145,12 @@ def test_products_and_competitors(client, pid):
     assert len(listing["product_ids"]) == 3 and listing["total"] > 3
 
 
-def test_feedback_round_trip(client, tiny_service, pid):
+def test_feedback_round_trip(client, served, pid):
     sid = client.post("/v1/suggestions", json={"product_id": pid, "explain": False}).json()["suggestion_id"]
     r = client.post("/v1/feedback", json={"suggestion_id": sid, "verdict": "edited",
                                           "edited_price": 123.0, "comment": "rounded"})
     assert r.status_code == 201
-    stored = tiny_service.store.feedback_for(sid)
+    stored = served[1].store.feedback_for(sid)
     assert stored[-1].edited_price == 123.0 and stored[-1].comment == "rounded"
     assert client.post("/v1/feedback", json={"suggestion_id": "nope", "verdict": "accepted"}
                        ).status_code == 404

@@ -2,7 +2,9 @@
 
 Edits run on a COPY of the tiny model's graph (its own store and PricingService), so the
 session-wide ``tiny_service`` other test files use is never changed. Each test edits its own
-nodes: the module shares one server, and no test depends on another's edits.
+nodes: the module shares one server, and no test depends on another's edits. The tests that
+use the served copy run twice: graph and suggestion stores on SQLite, then on PostgreSQL
+(the ``backend`` fixture, tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ ACTOR = "curator:cura"   # the key's configured name, never key characters
 
 
 @pytest.fixture(scope="module")
-def svc(tiny_service, tmp_path_factory) -> PricingService:
-    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("graph_api"))
+def svc(tiny_service, tmp_path_factory, backend_location) -> PricingService:
+    """The served copy: on SQLite files, then (``backend``) on one PostgreSQL database."""
+    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("graph_api"),
+                                 location=backend_location)
 
 
 @pytest.fixture(scope="module")

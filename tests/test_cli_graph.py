@@ -82,6 +82,41 @@ def test_errors_are_reported_not_raised(tmp_path):
     assert result.exit_code == 1 and "pricing ingest" in _flat(result.output)
 
 
+def test_ingest_stats_and_check_on_postgresql(tmp_path, catalog_dir, pg_url):
+    """--db takes a postgresql:// URL like a SQLite path (a typer Path would fold its '//')."""
+    from graph.store import GraphStore
+
+    result = runner.invoke(app, ["ingest", str(catalog_dir), "--db", pg_url,
+                                 "--report", str(tmp_path / "rej.csv")])
+    assert result.exit_code == 0, result.output
+    assert _row(result.output, "products") == ["products", "2", "1"]
+    with GraphStore(pg_url) as store:
+        assert store.kind == "postgresql"
+        lite = tmp_path / "g.sqlite"
+        assert runner.invoke(app, ["ingest", str(catalog_dir), "--db", str(lite), "--report",
+                                   str(tmp_path / "rej2.csv")]).exit_code == 0
+        with GraphStore(lite) as other:
+            assert store.counts() == other.counts()
+            assert store.counts()["nodes"] > 0
+
+    stats = runner.invoke(app, ["graph", "stats", "--db", pg_url])
+    assert stats.exit_code == 0, stats.output
+    assert "product" in stats.output and "competitor" in stats.output
+    assert stats.output == runner.invoke(app, ["graph", "stats", "--db", str(lite)]).output
+    check = runner.invoke(app, ["graph", "check", "--db", pg_url])
+    assert check.exit_code == 0, check.output
+    assert check.output == runner.invoke(app, ["graph", "check", "--db", str(lite)]).output
+
+
+def test_postgresql_errors_are_reported_not_raised(pg_server, pg_url):
+    empty = runner.invoke(app, ["graph", "stats", "--db", pg_url])  # a database, no store
+    assert empty.exit_code == 1 and "pricing ingest" in _flat(empty.output)
+    gone = runner.invoke(app, ["graph", "check", "--db", pg_server.url("nosuchdb")])
+    assert gone.exit_code == 2 and "nosuchdb" in _flat(gone.output)
+    odd = runner.invoke(app, ["graph", "stats", "--db", "mysql://x@y/z"])
+    assert odd.exit_code == 2 and "mysql" in _flat(odd.output)
+
+
 @pytest.mark.parametrize("fmt", ["graphml", "json"])
 def test_export_then_import_round_trips_through_the_audit(tmp_path, catalog_dir, fmt):
     from graph.curation import Curator

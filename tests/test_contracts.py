@@ -70,3 +70,31 @@ def test_ingest_rejects_what_curation_and_the_api_refuse():
     assert by_row[4][0] == "title" and "U+0000" in by_row[4][1]
     assert by_row[5][0] == "title" and "at most 2,000" in by_row[5][1]
     assert by_row[6][0] == "rating_count" and "above the limit" in by_row[6][1]
+
+
+def test_c1_controls_repaired_in_text_refused_in_ids():
+    """C1 controls (U+0080-U+009F) are Windows-1252 punctuation read as Latin-1 in real
+    listings: free text gets the character back (the five undefined ones go), ids refuse them."""
+    from graph.contracts import clean_text
+
+    assert clean_text("a \x96 b\x92s\x85\x81") == "a – b’s…"
+    assert clean_text(None) is None and clean_text("plain") == "plain"
+    assert "U+0085" in id_problem("a\x85b")
+    assert "U+009B" in text_problem("esc\x9b31m", "title", 100)
+    p = ProductIn(title="Kettle \x96 steel", description="Boils\x85", reviews=["Don\x92t"], brand="Br\x96and")
+    assert (p.title, p.description, p.reviews, p.brand) == ("Kettle – steel", "Boils…", ["Don’t"], "Br–and")
+    with pytest.raises(ValidationError) as exc:
+        ProductIn(title="ok", product_id="B0\x9bX")
+    assert exc.value.errors()[0]["loc"][0] == "product_id"
+
+
+def test_ingest_repairs_c1_text_and_rejects_c1_ids():
+    frame = pd.DataFrame({"product_id": ["ok1", "bad\x9b"], "title": ["Kettle \x96 2 L", "fine"],
+                          "description": ["Steel\x85", None]})
+    res = validate(frame, "products", "p.csv")
+    assert list(res.frame["product_id"]) == ["ok1"]
+    assert res.frame["title"].iloc[0] == "Kettle – 2 L" and res.frame["description"].iloc[0] == "Steel…"
+    (rej,) = res.rejections
+    assert rej.row == 2 and rej.field == "product_id" and "U+009B" in rej.reason
+    reviews = validate(pd.DataFrame({"product_id": ["ok1"], "text": ["Don\x92t"]}), "reviews", "r.csv")
+    assert reviews.frame["text"].iloc[0] == "Don’t"

@@ -118,6 +118,31 @@ def test_cli_reprice_twice_moves_nothing_the_second_time(tiny_artifact, tmp_path
     assert bad.exit_code == 2
 
 
+def test_cli_reprice_on_postgresql_stores(tiny_service, tiny_artifact, pg_server):
+    """--db and --suggestions-db take postgresql:// URLs: the graph is read from there and
+    the new suggestions are stored there."""
+    import psycopg
+
+    from assistant.cli import app
+    from graph.store import GraphStore
+
+    graph_url, suggestions_url = pg_server.new_database("g"), pg_server.new_database("s")
+    with GraphStore(graph_url) as store:
+        store.save(tiny_service.graph)
+    args = ["reprice", "--since", "2018-08-01", "--artifact", str(tiny_artifact),
+            "--db", graph_url, "--suggestions-db", suggestions_url, "--sales", "none",
+            "--max-above-cheapest", "0", "--json"]
+    runner = CliRunner()
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    r1 = json.loads(first.stdout)
+    assert r1["checked"] > 0 and r1["errors"] == 0
+    with psycopg.connect(suggestions_url) as c:
+        assert c.execute("SELECT count(*) FROM suggestions").fetchone()[0] == r1["checked"]
+    r2 = json.loads(runner.invoke(app, args).stdout)
+    assert r2["checked"] == r1["checked"] and r2["moved"] == 0
+
+
 def test_reprice_on_the_batch_engine_gives_the_same_report(service, pid, tiny_artifact, tmp_path):
     from assistant.batch import LocalEngine, ScoreSettings, suggest_with_engine
 

@@ -126,6 +126,27 @@ def test_graph_version_moves_with_saves_and_commits(store_location):
     assert loaded_version(built_graph()) is None    # not from a store
 
 
+def test_one_schema_gives_both_backends_the_same_tables(tmp_path, pg_url):
+    """graph.store.schema_ddl: the same tables and columns on both backends, PostgreSQL's
+    identity ``nodes.seq`` (SQLite's rowid) aside; edge keys untyped on SQLite, text on
+    PostgreSQL."""
+    def columns(conn, table: str, sql: str) -> list[str]:
+        return [r[0] for r in conn.execute(sql, (table,)).fetchall()]
+
+    with GraphStore(tmp_path / "g.sqlite") as lite, GraphStore(pg_url) as pg:
+        for table in ("meta", "nodes", "edges"):
+            a = columns(lite.conn, table, "SELECT name FROM pragma_table_info(?) ORDER BY cid")
+            b = columns(pg.conn, table, "SELECT column_name FROM information_schema.columns "
+                                        "WHERE table_name = ? ORDER BY ordinal_position")
+            assert [c for c in b if c != "seq"] == a, table
+        assert "seq" in columns(pg.conn, "nodes", "SELECT column_name FROM "
+                                "information_schema.columns WHERE table_name = ?")
+        key_type = dict(lite.conn.execute("SELECT name, type FROM pragma_table_info('edges')"))
+        assert key_type["key"] == ""
+        assert pg.conn.execute("SELECT data_type FROM information_schema.columns WHERE "
+                               "table_name='edges' AND column_name='key'").fetchone()[0] == "text"
+
+
 def test_postgres_store_refuses_bad_urls_clearly(pg_server):
     with pytest.raises(sqlite3.OperationalError, match="nosuchdb"):
         GraphStore(pg_server.url("nosuchdb"))

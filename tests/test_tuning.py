@@ -68,3 +68,14 @@ def test_cli_registers_tune_explainer():
 
     out = CliRunner().invoke(app, ["tune-explainer", "--help"])
     assert out.exit_code == 0 and "--examples" in out.output and "--seed" in out.output
+
+
+def test_the_budget_bounds_training_and_the_measurement(tmp_path):
+    from assistant.tuning.lora import TuneConfig, tune
+
+    # a 3-second budget: training stops after its first step, the held-out measurement gets
+    # no time left and says over how many sheets it measured (none) instead of running on
+    m = tune(TuneConfig(examples=20, steps=50, layers=1, rank=2, eval_sheets=3, max_minutes=0.05,
+                        progress=False), tmp_path, log=None)
+    assert m["stopped_early"] and m["steps_done"] == 1
+    assert m["held_out"]["constrained"]["sheets"] == 0 and m["held_out"]["free"]["sheets"] == 0

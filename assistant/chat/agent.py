@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -42,6 +42,9 @@ from assistant.guardrails import GuardrailConflict, GuardrailPolicy
 from assistant.suggestion import Suggestion, SuggestOptions
 from graph.contracts import ProductIn
 
+if TYPE_CHECKING:
+    from assistant.pricebook import PriceBook
+
 Writer = Callable[[Say, Suggestion], None]
 # Questions about the product in context: a did-you-mean list pending takes its first choice,
 # and a catalog product named in the message is switched to first.
@@ -55,8 +58,13 @@ class ChatAgent:
 
     def __init__(self, service: ChatService, llm: Any | None = None, matcher: CatalogMatcher | None = None,
                  k_comparables: int = 5, explain: bool = True, history_turns: int = 4,
-                 understander: Understander | None = None) -> None:
+                 understander: Understander | None = None, pricebook: PriceBook | None = None,
+                 actor: str = "merchant:chat") -> None:
         self.service = service
+        # "apply it" goes through the same PriceBook (policy, approvals, history) as the API;
+        # without one the chat says applying is not enabled.
+        self.pricebook = pricebook
+        self.actor = actor
         self._understander = understander
         self._ids_lower: dict[str, str] | None = None
         self.llm = llm
@@ -154,7 +162,8 @@ class ChatAgent:
               "margin": self._margin, "target_price": self._target_price, "break_even": self._break_even,
               "should_drop": self._should_drop, "demand": self._demand, "summary": self._summary,
               "feedback": self._feedback, "smalltalk": self._smalltalk,
-              "help": self._help, "reset": self._reset}.get(intent.name, self._unknown)
+              "help": self._help, "reset": self._reset,
+              "apply": self._apply}.get(intent.name, self._unknown)
         lead: Reply | None = None
         if intent.name in FOLLOWUPS and session.candidates and session.pending is not None:
             # a question after a did-you-mean list implies its first product
@@ -435,6 +444,44 @@ class ChatAgent:
         return Reply(head + "\n\n" + body.text, "set_policy", suggestion_id=s.suggestion_id,
                      dropped=dropped + body.dropped)
 
+
+    def _apply(self, intent: Intent, session: ChatSession) -> Reply:
+        """Apply the last suggestion (or the price named) to the price list, by its policy."""
+        from assistant.pricebook import Applied
+
+        book = self.pricebook
+        if book is None:
+            return replies.plain(replies.NO_BOOK, "apply")
+        s = session.suggestion
+        if s is None:
+            return replies.plain("", "apply", facts={"ex": "what should I charge for B07JW9H4J1?"},
+                                 template=replies.NOTHING_TO_APPLY)
+        if not self._in_catalog(s):
+            return replies.plain("", "apply", facts={"title": s.title}, template=(
+                "Only catalog products have a price-list entry, and “{title}” is a new product: "
+                "add it to the catalog first, then apply its price."))
+        price = intent.price
+        if price is not None and (not math.isfinite(price) or price <= 0):
+            return replies.plain("A price to apply must be above zero.", "apply")
+        # the reference a reduction is shown against: the lowest price before this change
+        before = book.lowest_price(s.product_id)
+        try:
+            r = book.apply(s, actor=self.actor, price=price)
+        except ValueError as exc:
+            return replies.plain("", "apply", facts={"err": str(exc)},
+                                 template="I couldn't apply that: {err}.")
+        if isinstance(r, Applied):
+            c = r.change
+            p = book.policy
+            policy = (f"changes within ±{p.max_auto_change:.0%} at confidence "
+                      f"{p.min_confidence:.2f} or more apply at once") \
+                if c.rule == "auto-apply policy" else "an approver's decision"
+            low = before if before is not None else c.old_price
+            return replies.applied_reply(s.title, c.currency or s.currency, c.old_price,
+                                         c.new_price, c.rule, c.actor, low, policy, s.suggestion_id)
+        a = r.approval
+        return replies.queued_reply(s.title, a.currency or s.currency, a.old_price,
+                                    a.proposed_price, a.reason, a.approval_id, s.suggestion_id)
 
     # ------------------------------------------------------------ questions answered by code
     def _currency(self, session: ChatSession, intent: Intent) -> str | None:

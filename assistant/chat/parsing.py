@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 IntentName = Literal["price", "choose", "why", "what_if", "competitors", "comparables", "set_policy",
                      "margin", "target_price", "break_even", "should_drop", "demand", "summary", "help",
-                     "reset", "smalltalk", "feedback", "unknown"]
+                     "reset", "smalltalk", "feedback", "apply", "unknown"]
 
 # ----------------------------------------------------------------------------- amounts
 _CURRENCY_WORDS = {"₹": "INR", "rs": "INR", "rs.": "INR", "inr": "INR", "rupee": "INR",
@@ -113,6 +113,31 @@ _CURRENT = re.compile(
     r"sells?\s+(?:for|at))|(?:my|our)\s+price\s+is(?:\s+now)?)\s*[:=]?\s*(?P<amt>" + _AMT + r")", re.I)
 
 _RESET = re.compile(r"^\s*(reset|start over|clear( chat| all)?|new chat)\s*[.!]*\s*$", re.I)
+# "apply it" / "apply that price" / "set it to the suggested price": apply the last suggestion
+# to the price list. A rule, not a classifier action: the whole message must be the request
+# ("apply a 20% margin" is a rule change, "does MAP apply here?" a question).
+_LEAD = (r"(?:(?:ok(?:ay)?|yes|yeah|yep|great|good|fine|sure|alright|perfect|then|so|now|please|pls|"
+         r"go\s+ahead(?:\s+and)?|let'?s)[\s,.!]+)*")
+_THE_PRICE = (r"(?:the|your|that|this|its|our)\s+(?:suggested|recommended|suggestion'?s?|proposed|new|same)\s+"
+              r"(?:price|one)|(?:the|your|that|this)\s+suggestion|(?:that|this)\s+(?:price|one)|it|that|this")
+_APPLY = re.compile(
+    r"^\s*" + _LEAD + r"(?:"
+    r"apply(?:\s+(?:" + _THE_PRICE + r"))?(?:\s+(?:at|for)\s+(?P<amt>" + _AMT + r"))?"
+    r"|(?:set|change|update|move|put)\s+(?:it|the\s+price|my\s+price|its\s+price|the\s+product)\s+to\s+"
+    r"(?:" + _THE_PRICE + r")"
+    r"|(?:use|accept\s+and\s+apply|take)\s+(?:the|your|that)\s+(?:suggested|recommended)\s+price"
+    r")(?:\s+(?:now|please|pls|for\s+me|to\s+my\s+price\s+list|to\s+the\s+price\s+list))*"
+    r"[\s.!]*(?:thanks?(?:\s+you)?[\s.!]*)?$", re.I)
+
+
+def apply_request(text: str) -> tuple[bool, float | None]:
+    """Whether ``text`` asks to apply the last suggestion, and the price it names ("apply it
+    at 799"), if any."""
+    m = _APPLY.match(text or "")
+    if m is None:
+        return False, None
+    amt = find_amounts(m.group("amt")) if m.group("amt") else []
+    return True, (amt[0].value if amt else None)
 _HELP = re.compile(r"^\s*(help|hi|hello|hey|hallo|what can you do\??|how does this work\??|\?)\s*[.!?]*\s*$",
                    re.I)
 _CHOICE = re.compile(r"^\s*(?:#|no\.?\s*|number\s+|option\s+|the\s+)?(?P<n>[1-9])(?:st|nd|rd|th)?"
@@ -240,6 +265,9 @@ def parse(text: str) -> Intent:
         return Intent("unknown", raw)
     if _RESET.match(t):
         return Intent("reset", raw)
+    wants, price = apply_request(t)
+    if wants:
+        return Intent("apply", raw, price=price, ref=True)
     if _HELP.match(t):
         return Intent("help", raw)
     m = _CHOICE.match(t)

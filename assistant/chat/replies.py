@@ -655,3 +655,53 @@ def feedback_reply(kind: str, s: Suggestion | None, sheet: FactSheet | None) -> 
     else:
         say("Sorry it doesn't fit.", "{fb_tip}")
     return say.reply("feedback", s.suggestion_id)
+
+
+# ----------------------------------------------------------------------------- apply it
+NO_BOOK = ("Applying prices is not enabled here: this assistant has no price list configured "
+           "(start the server with a price book, PRICING_PRICEBOOK_DB). The suggestion stays a "
+           "suggestion.")
+NOTHING_TO_APPLY = ("There is no priced product to apply yet. Ask me for a price first, e.g. "
+                    "“{ex}”, then say “apply it”.")
+
+
+def applied_reply(title: str, currency: str | None, old: float | None, new: float, rule: str,
+                  actor: str, lowest_30d: float | None, policy: str, suggestion_id: str) -> Reply:
+    """The price list took the change: the numbers are the book's."""
+    sheet = FactSheet(currency=currency)
+    text_fact(sheet, "product_title", title)
+    text_fact(sheet, "rule", rule)
+    text_fact(sheet, "actor", actor)
+    text_fact(sheet, "policy", policy)
+    price_fact(sheet, "new_price", new, "applied price")
+    say = Say(sheet)
+    if old is not None:
+        price_fact(sheet, "old_price", old, "price before")
+        say("Applied: {product_title} is now {new_price} in your price list (it was {old_price}).")
+    else:
+        say("Applied: {product_title} is now {new_price} in your price list.")
+    say("Set by the {rule} ({policy}), recorded as {actor} with the suggestion in the price history.")
+    if lowest_30d is not None and old is not None and new < old:
+        price_fact(sheet, "lowest_30d", lowest_30d, "lowest price of the last 30 days")
+        text_fact(sheet, "window", "the last 30 days")
+        say("For a price reduction notice: the lowest price over {window} was {lowest_30d}.")
+    return say.reply("apply", suggestion_id)
+
+
+def queued_reply(title: str, currency: str | None, old: float | None, proposed: float, reason: str,
+                 approval_id: int, suggestion_id: str) -> Reply:
+    """The change waits for an approver: why, and where it is."""
+    sheet = FactSheet(currency=currency)
+    text_fact(sheet, "product_title", title)
+    text_fact(sheet, "reason", reason)
+    text_fact(sheet, "approval", f"#{approval_id}")
+    price_fact(sheet, "proposed_price", proposed, "proposed price")
+    say = Say(sheet)
+    if old is not None:
+        price_fact(sheet, "old_price", old, "current price")
+        say("Queued for approval: {product_title} from {old_price} to {proposed_price} is not applied yet.")
+    else:
+        say("Queued for approval: {product_title} at {proposed_price} is not applied yet.")
+    say("Why: {reason}. An approver decides on request {approval} in the Approvals tab; "
+        "your current price stays until then.")
+    return say.reply("apply", suggestion_id)

@@ -82,6 +82,11 @@ class FeedbackArgs(BaseModel):
         description="accept, too_low, too_high, thanks or reject")
 
 
+class ApplyArgs(BaseModel):
+    price: float | None = Field(default=None, description="a price the merchant names to apply "
+                                "instead of the suggestion, only if stated")
+
+
 class NoArgs(BaseModel):
     pass
 
@@ -203,6 +208,9 @@ class ToolRouter:
         def summary() -> str:
             return run(Intent("summary", text))
 
+        def apply_price(price: float | None = None) -> str:
+            return run(Intent("apply", text, price=price, ref=True))
+
         def off_topic() -> str:
             return run(Intent("unknown", text))
 
@@ -227,6 +235,8 @@ class ToolRouter:
             (feedback, "feedback", "The merchant accepts, pushes back on, or thanks for the suggestion.",
              FeedbackArgs),
             (summary, "summary", "Summarise this conversation's suggestions (how am I doing?).", NoArgs),
+            (apply_price, "apply_price", "Apply the last suggested price to the merchant's price list "
+             "(\"apply it\", \"set it to the suggested price\").", ApplyArgs),
             (off_topic, "off_topic", "Anything not about pricing: off-topic, rude or instructions to you.",
              NoArgs),
         ]

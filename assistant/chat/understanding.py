@@ -10,7 +10,8 @@ Use::
 
 Steps: (1) gloss the message into English words (assistant.chat.lexicon) and correct typos of
 the question's own words (never of catalog words); (2) exact rules where a rule is exact: an
-empty message, "reset", a pick from a pending did-you-mean list; (3) the trained classifier
+empty message, "reset", "apply it" (:func:`assistant.chat.parsing.apply_request`), a pick from a
+pending did-you-mean list; (3) the trained classifier
 (assistant.chat.intents) ranks the actions; (4) slots by rules (assistant.chat.slots); the
 best-ranked action whose required slots are present wins (a what-if needs a price, a price
 request needs product words, an id or "it"), so a message that does not describe a product is
@@ -26,7 +27,7 @@ from functools import cached_property
 
 from assistant.chat.intents import IntentClassifier
 from assistant.chat.lexicon import gloss
-from assistant.chat.parsing import Intent, parse
+from assistant.chat.parsing import Intent, apply_request, parse
 from assistant.chat.slots import CONNECTORS, QUESTION_WORDS, Slots, extract_slots
 from assistant.chat.training_data import ACTIONS
 
@@ -203,6 +204,11 @@ class Understander:
                     query=s.product_words or None)
         if _RESET.match(norm):
             return Intent("reset", raw, **base)
+        wants, price = apply_request(norm)
+        if not wants:
+            wants, price = apply_request(raw)
+        if wants:   # "apply it": a rule (the whole message is the request), never the classifier
+            return Intent("apply", raw, **{**base, "price": price, "ref": True})
         if _INJECTION.search(norm) or _INJECTION.search(raw):
             return Intent("unknown", raw, **base)
         if ctx.candidates and (s.choice is not None or s.new_product or

@@ -5,6 +5,7 @@ Use::
     pricing ingest data/demo                          # -> runs/graph.sqlite, runs/rejections.csv
     pricing ingest products.csv --strict              # exit 1 (and save nothing) on a bad row
     pricing graph stats --db runs/graph.sqlite
+    pricing ingest data/demo --db postgresql://pricing@db-host/pricing   # or PostgreSQL
     pricing graph export --format graphml --out graph.graphml     # for Gephi, graph databases
     pricing graph import graph.graphml --dry-run                  # the diff; then without
 
@@ -14,20 +15,22 @@ wires it to the terminal.
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from assistant.cli.stores import GRAPH_DB_HELP, existing_store, store_location
 from graph.contracts import Catalog
 
 if TYPE_CHECKING:
     from graph.curation import CurationResult
 
-DEFAULT_DB = Path("runs/graph.sqlite")
+DEFAULT_DB = "runs/graph.sqlite"
 DEFAULT_REPORT = Path("runs/rejections.csv")
 TABLES = ("products", "reviews", "offers", "sales")
 
@@ -55,7 +58,7 @@ def _counts_table(catalog: Catalog) -> Table:
 
 def ingest(
     path: Path = typer.Argument(..., help="data folder, data-set folder or table file"),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to write"),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=f"{GRAPH_DB_HELP} (written)"),
     report: Path = typer.Option(DEFAULT_REPORT, "--report",
                                 help="CSV of rejected rows with their reasons"),
     strict: bool = typer.Option(False, "--strict",
@@ -67,9 +70,11 @@ def ingest(
     """Validate catalog data, build the knowledge graph and save it."""
     from graph.adapters import load_path
     from graph.build import build_graph
+    from graph.db import describe
     from graph.loader import write_rejections
     from graph.store import GraphStore
 
+    loc = store_location(db)
     t0 = time.perf_counter()
     with console.status("loading ...") as status:
         try:
@@ -100,27 +105,40 @@ def ingest(
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
     t2 = time.perf_counter()
-    with console.status(f"saving to {db} ..."), GraphStore(db) as store:
-        store.save(g)
+    try:
+        with console.status(f"saving to {describe(loc)} ..."), GraphStore(loc) as store:
+            store.save(g)
+    except sqlite3.Error as exc:  # PostgreSQL errors too (graph.db raises sqlite3's)
+        console.print(f"[red]error:[/red] --db {describe(loc)}: {exc}")
+        raise typer.Exit(2) from None
     t3 = time.perf_counter()
     console.print(f"graph: {g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges "
-                  f"-> {db}  (load {t_load:.1f}s, build {t2 - t1:.1f}s, save {t3 - t2:.1f}s)")
+                  f"-> {describe(loc)}  (load {t_load:.1f}s, build {t2 - t1:.1f}s, save {t3 - t2:.1f}s)")
 
 
 @graph_app.command("stats")
-def stats(db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to read")) -> None:
+def stats(db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP)) -> None:
     """Node and edge counts, taxonomy depth, gaps of the stored graph."""
     from graph.stats import graph_stats
-    from graph.store import GraphStore
 
-    if not db.is_file():
-        console.print(f"[red]error:[/red] {db}: no graph store; run `pricing ingest` first")
-        raise typer.Exit(1)
-    with console.status(f"loading {db} ..."), GraphStore(db) as store:
-        g = store.load()
+    g = _load(db)
     rendered = graph_stats(g).render()
     if rendered is not None:
         console.print(rendered)
+
+
+def _load(db: str) -> Any:
+    """The graph stored at ``db`` (exit 1 when there is none, 2 when it cannot be read)."""
+    from graph.db import describe
+    from graph.store import GraphStore
+
+    loc = existing_store(db, console)
+    try:
+        with console.status(f"loading {describe(loc)} ..."), GraphStore(loc) as store:
+            return store.load()
+    except sqlite3.Error as exc:
+        console.print(f"[red]error:[/red] --db {describe(loc)}: {exc}")
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -130,17 +148,12 @@ def register(app: typer.Typer) -> None:
 
 
 @graph_app.command("check")
-def check(db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to read"),
+def check(db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP),
           top: int = typer.Option(10, "--top", min=1, help="items listed per check")) -> None:
     """Suspect data: duplicate-looking brands, price outliers, thin or missing categories."""
     from graph.quality import quality_report
-    from graph.store import GraphStore
 
-    if not db.is_file():
-        console.print(f"[red]error:[/red] {db}: no graph store; run `pricing ingest` first")
-        raise typer.Exit(1)
-    with console.status(f"loading {db} ..."), GraphStore(db) as store:
-        g = store.load()
+    g = _load(db)
     with console.status("checking ..."):
         report = quality_report(g)
     console.print(report.render(top=top))
@@ -151,21 +164,17 @@ def export(out: Path = typer.Option(..., "--out", help="file to write (.graphml,
                                     "optionally .gz)"),
            fmt: str | None = typer.Option(None, "--format", help="graphml or json (default: "
                                           "from the --out name)"),
-           db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to read")) -> None:
+           db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP)) -> None:
     """Write the stored graph for Gephi or a graph database (GraphML or node-link JSON)."""
     from graph.exchange import export_graph, format_of
-    from graph.store import GraphStore
 
-    if not db.is_file():
-        console.print(f"[red]error:[/red] {db}: no graph store; run `pricing ingest` first")
-        raise typer.Exit(1)
     try:
         fmt = format_of(out, fmt)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}", markup=False)
         raise typer.Exit(2) from None
-    with console.status(f"exporting {db} ..."), GraphStore(db) as store:
-        g = store.load()
+    g = _load(db)
+    with console.status(f"writing {out} ..."):
         export_graph(g, out, fmt)
     console.print(f"{g.number_of_nodes():,} nodes, {g.number_of_edges():,} edges -> {out} "
                   f"({fmt})")
@@ -192,7 +201,8 @@ def _diff_table(r: CurationResult, show: int) -> Table:
 @graph_app.command("import")
 def import_(file: Path = typer.Argument(..., help="a GraphML or node-link JSON file (as "
                                         "`pricing graph export` writes)"),
-            db: Path = typer.Option(DEFAULT_DB, "--db", help="SQLite graph store to update"),
+            db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP + " (to update; "
+                                   "a new one is created)"),
             fmt: str | None = typer.Option(None, "--format", help="graphml or json (default: "
                                            "from the file name)"),
             dry_run: bool = typer.Option(False, "--dry-run", help="show the diff, store nothing"),
@@ -203,6 +213,7 @@ def import_(file: Path = typer.Argument(..., help="a GraphML or node-link JSON f
     (revert it with `POST /v1/graph/audit/ID/revert` or the Curate tab). Exit 2: the file is
     unreadable; 1: the graph breaks a rule (every problem listed, nothing stored)."""
     from graph.curation import CurationError, Curator
+    from graph.db import describe
     from graph.exchange import GraphFileError, read_graph_file
 
     if not file.is_file():
@@ -215,8 +226,11 @@ def import_(file: Path = typer.Argument(..., help="a GraphML or node-link JSON f
         console.print(f"[red]error:[/red] {exc}", markup=False)
         raise typer.Exit(2) from None
     try:
-        with console.status("importing ..."), Curator(db, actor=actor) as cur:
+        with console.status("importing ..."), Curator(store_location(db), actor=actor) as cur:
             r = cur.import_graph(g, source=file.name, dry_run=dry_run, reason=reason)
+    except sqlite3.Error as exc:  # PostgreSQL errors too (graph.db raises sqlite3's)
+        console.print(f"[red]error:[/red] --db {db}: {exc}", markup=False)
+        raise typer.Exit(2) from None
     except CurationError as exc:
         if not exc.errors:
             console.print(f"[red]refused:[/red] {exc}", markup=False)
@@ -237,4 +251,5 @@ def import_(file: Path = typer.Argument(..., help="a GraphML or node-link JSON f
     elif r.audit_id is None:
         console.print("the store already holds this graph: nothing changed")
     else:
-        console.print(f"imported {file} -> {db}: audit entry #{r.audit_id}")
+        console.print(f"imported {file} -> {describe(store_location(db))}: audit entry "
+                      f"#{r.audit_id}")

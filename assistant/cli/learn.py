@@ -25,6 +25,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assistant.cli.stores import GRAPH_DB_HELP, SUGGESTIONS_DB_HELP, store_location
+
 console = Console()
 models_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Model versions: list, register, promote, rollback.")
@@ -56,9 +58,10 @@ def outcomes_cmd(
     artifact: Path = typer.Option(Path("runs/model"), help="served model (its predictions are "
                                   "stored with each outcome)"),
     registry: Path | None = typer.Option(None, "--registry", help="use the registry's champion"),
-    db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
-    suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite"),
-                                        help="suggestion store; outcomes are stored beside it"),
+    db: str = typer.Option("runs/graph.sqlite", help=GRAPH_DB_HELP),
+    suggestions_db: str = typer.Option("runs/suggestions.sqlite",
+                                       help=f"{SUGGESTIONS_DB_HELP}; outcomes are stored "
+                                            f"beside it"),
     strict: bool = typer.Option(False, "--strict", help="store nothing when any row is refused"),
     report: Path | None = typer.Option(None, "--report", help="write refused rows to this CSV"),
 ) -> None:
@@ -71,8 +74,9 @@ def outcomes_cmd(
     if not file.exists():
         _fail(f"{file} does not exist")
     with console.status("loading model and graph"):
-        settings = Settings(artifact=_artifact(artifact, registry), graph_db=db,
-                            suggestions_db=suggestions_db, llm_backend="none")
+        settings = Settings(artifact=_artifact(artifact, registry), graph_db=store_location(db),
+                            suggestions_db=store_location(suggestions_db, "--suggestions-db"),
+                            llm_backend="none")
         service = PricingService.from_settings(settings, explain=False)
     learning = learning_for(service, LearningSettings(registry=registry))
     stored, errors = 0, []
@@ -107,8 +111,8 @@ def monitor_cmd(
     window: str = typer.Option("7D", help="window length (pandas offset, e.g. 7D, 2W)"),
     artifact: Path = typer.Option(Path("runs/model")),
     registry: Path | None = typer.Option(None, "--registry"),
-    db: Path = typer.Option(Path("runs/graph.sqlite")),
-    suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+    db: str = typer.Option("runs/graph.sqlite", help=GRAPH_DB_HELP),
+    suggestions_db: str = typer.Option("runs/suggestions.sqlite", help=SUGGESTIONS_DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Error, coverage and input drift per window; detections and alerts."""
@@ -118,7 +122,8 @@ def monitor_cmd(
 
     with console.status("loading model and graph"):
         service = PricingService.from_settings(Settings(
-            artifact=_artifact(artifact, registry), graph_db=db, suggestions_db=suggestions_db,
+            artifact=_artifact(artifact, registry), graph_db=store_location(db),
+            suggestions_db=store_location(suggestions_db, "--suggestions-db"),
             llm_backend="none"), explain=False)
     try:
         rep = learning_for(service, LearningSettings(registry=registry)).report(window)
@@ -146,8 +151,8 @@ def monitor_cmd(
 
 def retrain_cmd(
     registry: Path = REGISTRY,
-    db: Path | None = typer.Option(Path("runs/graph.sqlite"), "--db", help="graph store (the "
-                                   "curated catalog); falls back to --data"),
+    db: str | None = typer.Option("runs/graph.sqlite", "--db", help=f"{GRAPH_DB_HELP} (the "
+                                  "curated catalog); falls back to --data"),
     data: Path | None = typer.Option(None, "--data", help="catalog data path instead of --db"),
     suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite"), "--outcomes",
                                         help="the store holding the outcomes"),
@@ -162,13 +167,15 @@ def retrain_cmd(
     """Train a challenger on catalog + outcomes; promote it only if it beats the champion."""
     from assistant.outcomes import OutcomeStore
     from assistant.retrain import GateConfig, RetrainError, retrain
+    from graph.db import store_exists
     from models.registry import ModelRegistry, RegistryError
     from models.train import load_graph
 
-    if db is not None and db.exists():
+    graph_db = None if db is None else store_location(db)
+    if graph_db is not None and store_exists(graph_db):
         from graph.store import GraphStore
 
-        with GraphStore(db) as gs:
+        with GraphStore(graph_db) as gs:
             graph = gs.load()
     elif data is not None and data.exists():
         graph = load_graph(data)

@@ -16,7 +16,8 @@ def _register() -> None:
 
     for name in ("assistant.cli.graph", "assistant.cli.model", "assistant.cli.serve",
                  "assistant.cli.reprice", "assistant.cli.score", "assistant.cli.tune",
-                 "assistant.cli.db", "assistant.cli.match", "assistant.cli.learn"):
+                 "assistant.cli.db", "assistant.cli.match", "assistant.cli.learn",
+                 "assistant.cli.schedule"):
         importlib.import_module(name).register(app)
 
 

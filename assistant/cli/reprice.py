@@ -5,6 +5,8 @@ Run::
     pricing reprice --since 2018-08-01 --max-above-cheapest 0
     pricing reprice --since 2018-08-01 --db runs/graph.sqlite --artifact runs/model \
         --sales data/demo --policy policy.json --json
+    pricing reprice --since 2018-08-01 --db postgresql://pricing@db-host/pricing \
+        --suggestions-db postgresql://pricing@db-host/pricing
     pricing reprice --since 2018-08-01 --engine ray --actors 4 [--address ray://head:10001]
 
 Each product with a competitor offer observed on/after ``--since`` gets a fresh suggestion
@@ -23,6 +25,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assistant.cli.stores import GRAPH_DB_HELP, SUGGESTIONS_DB_HELP, store_location
+
 console = Console()
 
 
@@ -30,12 +34,12 @@ def register(app: typer.Typer) -> None:
     @app.command("reprice")
     def reprice_cmd(
         since: str = typer.Option(..., help="offers observed on/after this date (YYYY-MM-DD)"),
-        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
+        db: str = typer.Option("runs/graph.sqlite", help=GRAPH_DB_HELP),
         artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
         sales: str | None = typer.Option(
             None, help="catalog with a sales table for demand-aware mode "
                        "(default: PRICING_SALES, else data/demo; 'none' = market mode only)"),
-        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+        suggestions_db: str = typer.Option("runs/suggestions.sqlite", help=SUGGESTIONS_DB_HELP),
         policy_file: Path | None = typer.Option(
             None, "--policy", help="JSON guardrail policy (GuardrailPolicy fields)"),
         max_above_cheapest: float | None = typer.Option(
@@ -84,8 +88,10 @@ def register(app: typer.Typer) -> None:
         if not artifact.exists():
             console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
             raise typer.Exit(2)
+        graph_db = store_location(db)
+        suggestions = store_location(suggestions_db, "--suggestions-db")
         with console.status("loading model, graph and sales"):
-            settings = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db,
+            settings = Settings(artifact=artifact, graph_db=graph_db, suggestions_db=suggestions,
                                 **({} if sales is None else {"sales": sales}))
             service = PricingService.from_settings(settings, explain=False)
         options = SuggestOptions(explain=False, policy=policy)

@@ -68,8 +68,9 @@ def register(app: typer.Typer) -> None:
         actors: int = typer.Option(2, "--actors", min=1, help="Ray actors (each loads the model once)"),
         artifact: Path | None = typer.Option(
             None, "--artifact", help="trained model folder (default: PRICING_ARTIFACT, else runs/model)"),
-        db: Path | None = typer.Option(
-            None, "--db", help="graph store (default: PRICING_GRAPH_DB, else runs/graph.sqlite; "
+        db: str | None = typer.Option(
+            None, "--db", help="graph store, a SQLite path or a postgresql:// URL (default: "
+                               "PRICING_GRAPH_DB, else runs/graph.sqlite; "
                                "when missing: the model's graph snapshot)"),
         sales: str | None = typer.Option(
             None, "--sales", help="catalog with a sales table for demand-aware mode "

@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from assistant.cli.stores import GRAPH_DB_HELP, SUGGESTIONS_DB_HELP, store_location
+
 console = Console()
 
 
@@ -98,8 +100,8 @@ def register(app: typer.Typer) -> None:
         explain: bool = typer.Option(False, "--explain/--no-explain"),
         as_json: bool = typer.Option(False, "--json", help="print the suggestion as JSON"),
         artifact: Path = typer.Option(Path("runs/model"), help="trained model directory"),
-        db: Path = typer.Option(Path("runs/graph.sqlite"), help="graph store"),
-        suggestions_db: Path = typer.Option(Path("runs/suggestions.sqlite")),
+        db: str = typer.Option("runs/graph.sqlite", help=GRAPH_DB_HELP),
+        suggestions_db: str = typer.Option("runs/suggestions.sqlite", help=SUGGESTIONS_DB_HELP),
     ) -> None:
         """Recommend a price for one product, with evidence, guardrails and explanation."""
         from assistant.guardrails import GuardrailConflict, GuardrailPolicy
@@ -126,7 +128,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]error:[/red] no trained model at {artifact} (run `pricing train`)")
             raise typer.Exit(2)
         with console.status("loading model and graph"):
-            settings = Settings(artifact=artifact, graph_db=db, suggestions_db=suggestions_db)
+            settings = Settings(artifact=artifact, graph_db=store_location(db),
+                                suggestions_db=store_location(suggestions_db,
+                                                              "--suggestions-db"))
             service = PricingService.from_settings(settings, explain=explain)
         try:
             s = service.suggest(target, SuggestOptions(explain=explain, policy=policy))
@@ -158,6 +162,9 @@ def register(app: typer.Typer) -> None:
         ui: bool | None = typer.Option(None, "--ui/--no-ui",
                                        help="also serve the merchant UI at /ui (default: with "
                                             "one worker)"),
+        warm: bool = typer.Option(True, "--warm/--no-warm",
+                                  help="compute the catalog's suggestions before serving so that "
+                                       "look-ups by id answer from memory (shared by workers)"),
     ) -> None:
         """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the UI at /ui."""
         from assistant.server import ApiSettings, build_server
@@ -193,6 +200,9 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
                               f"{describe(suggestions_db)}): {exc}")
                 raise typer.Exit(2) from None
+        if warm:  # before the fork: every worker starts with the same computed catalog
+            n = service.warm_cache()
+            console.print(f"{n:,} catalog suggestions ready")
         learning_for(service, learning).start_watching()  # follows the registry's champion
         # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
         app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())

@@ -14,7 +14,8 @@ One router module per resource: :mod:`~assistant.http.health`,
 (curation), :mod:`~assistant.http.matches` (competitor matches),
 :mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
 :mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.outcomes`
-and :mod:`~assistant.http.monitoring` (continuous learning);
+and :mod:`~assistant.http.monitoring` (continuous learning), :mod:`~assistant.http.alerts`
+(alerts sent: pricing jobs and monitoring);
 bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
 (the curation worker).
@@ -27,6 +28,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from assistant.http import (
+    alerts,
     demand,
     feedback,
     graph,
@@ -100,6 +102,7 @@ def create_app(service: PricingService, settings: ApiSettings,
     app.include_router(demand.router, dependencies=keyed)
     app.include_router(outcomes.router, dependencies=keyed)    # /v1/outcomes (issue 18)
     app.include_router(monitoring.router, dependencies=keyed)  # /v1/monitoring
+    app.include_router(alerts.router, dependencies=keyed)      # /v1/alerts (issue 17)
     if pricebook is not None:  # without a price list nothing can be applied: no such routes
         app.include_router(prices.router, dependencies=keyed)
         app.include_router(spreadsheets.router, dependencies=keyed)

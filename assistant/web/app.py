@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from assistant.chat import ChatAgent
+from assistant.web.alerts_tab import alerts_tab
 from assistant.web.chat_tab import chat_tab
 from assistant.web.monitoring_tab import monitoring_tab
 from assistant.web.workspace_tab import workspace_tab
@@ -62,10 +63,11 @@ def build_ui(service: PricingService, agent: ChatAgent | None = None,
     calling when PRICING_LLM_BACKEND=openai). extra_tabs: functions called inside the tab bar
     after Workspace, each rendering one more `gr.Tab` (the graph Curate tab plugs in here).
     k_comparables: comparables fetched in the Workspace (enough for a distribution).
-    pricebook: the price list behind the Workspace's "Apply" button (the Approvals tab plugs
-    in through extra_tabs: :func:`assistant.web.approvals_tab.approvals_tab_for`).
+    pricebook: the price list behind the Workspace's "Apply" button and the chat's "apply it"
+    (the Approvals tab plugs in through extra_tabs:
+    :func:`assistant.web.approvals_tab.approvals_tab_for`).
     """
-    agent = agent if agent is not None else ChatAgent.from_env(service)
+    agent = agent if agent is not None else ChatAgent.from_env(service, pricebook=pricebook)
     agent.warm_up()
     with gr.Blocks(title="Pricing assistant", analytics_enabled=False) as demo:
         gr.Markdown("## Pricing assistant\nPrices you can defend: a suggestion, its evidence, "
@@ -77,6 +79,7 @@ def build_ui(service: PricingService, agent: ChatAgent | None = None,
             for render_tab in extra_tabs:
                 render_tab(service)
             monitoring_tab(service)  # outcomes, drift, alerts, model versions (issue 18)
+            alerts_tab(service)      # pricing alerts from scheduled jobs (issue 17)
     return demo
 
 
