@@ -109,7 +109,8 @@ def main() -> None:
     print(f"interval coverage {a['coverage_pct']}% (kept suggestions {a['coverage_kept_pct']}%)")
     for k, m in by_split.items():
         print(f"  {k:13s} n={m['n']:5d} abstain {m['abstain_pct']}% (fixed 1.5: "
-              f"{m['abstain_pct_fixed_1_5']}%) coverage {m['coverage_pct']}%")
+              f"{m['abstain_pct_fixed_1_5']}%) coverage {m['coverage_pct']}% (kept "
+              f"{m['coverage_kept_pct']}%) median width {m['median_relative_width']:.0%}")
     print(f"wrote {args.out}")
 
 
