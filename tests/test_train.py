@@ -104,9 +104,22 @@ def test_target_never_leaks_into_features(catalog):
 
 
 def test_train_all_calibrates_on_a_held_out_slice(catalog, tmp_path):
+    """`pricing train DATA --all`: no test slice; intervals and the abstain threshold are
+    calibrated on a held-out slice, and the metadata says so."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+    from graph.contracts import PRODUCT_COLUMNS
+
     cfg = TrainConfig.all_products(TrainConfig(**TINY))
     assert cfg.mode == "all" and cfg.test_frac == 0 and not cfg.compare_frozen
-    out = train(catalog, cfg, tmp_path / "all", log=None)
+    data, conf, out = tmp_path / "products.csv", tmp_path / "tiny.json", tmp_path / "all"
+    catalog.products[PRODUCT_COLUMNS].to_csv(data, index=False)
+    conf.write_text(json.dumps(TrainConfig(**TINY).to_dict()))
+    res = CliRunner().invoke(app, ["train", str(data), "--out", str(out), "--all",
+                                   "--config", str(conf), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "production (--all)" in res.output and "abstains above" in res.output
     meta = json.loads((out / "metadata.json").read_text())
     sizes = meta["split"]["sizes"]
     assert sizes["test"] == 0 and sizes["train"] + sizes["val"] + sizes["calib"] == \
