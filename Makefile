@@ -29,7 +29,7 @@ API_KEYS ?= demo:demo-key-change-me:curator
 demo: setup
 	PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
 	$(BIN)/pricing graph stats --db runs/graph.sqlite
-	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
+	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --all --threads $(THREADS)
 	@echo "API: http://127.0.0.1:$(PORT)/docs (header X-API-Key, keys: $(API_KEYS))   UI: http://127.0.0.1:$(PORT)/ui"
 	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) PRICING_SALES=data/demo $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
 
@@ -37,7 +37,7 @@ demo: setup
 screenshots: setup
 	bash scripts/test-setup.sh
 	test -f runs/graph.sqlite || PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
-	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --threads $(THREADS)
+	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --all --threads $(THREADS)
 	PRICING_THREADS=$(THREADS) $(BIN)/python scripts/screenshots.py --artifact runs/model --db runs/graph.sqlite --out docs
 
 lint: setup

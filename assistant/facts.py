@@ -535,6 +535,9 @@ def suggestion_fact_sheet(s: Suggestion, *, cost: float | None = None,
                    label="nominal coverage of the interval"))
     price_fact(sheet, "model_price", s.model_price, "the model's price before guardrails")
     pct_fact(sheet, "confidence", s.confidence * 100, "confidence")
+    if s.relative_width is not None:  # the service's one width (the abstain rule's too)
+        pct_fact(sheet, "interval_width", s.relative_width * 100,
+                 "width of the likely range as a share of the model's price")
     sheet.add(Fact("confidence_level", confidence_level(s.confidence, s.abstain), "text",
                    label="how sure the suggestion is"))
     demand_facts(sheet, s)

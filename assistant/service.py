@@ -33,6 +33,8 @@ from assistant.facts import suggestion_fact_sheet
 from assistant.guardrails import apply_guardrails
 from assistant.settings import Settings
 from assistant.suggestion import (
+    CLOSE_SIMILARITY,
+    DEFAULT_MAX_RELATIVE_WIDTH,
     Comparable,
     CompetitorOfferOut,
     Driver,
@@ -47,6 +49,8 @@ from assistant.suggestion import (
     WhatIfCurve,
     WhatIfOut,
     WhatIfResult,
+    decide_abstention,
+    relative_width,
 )
 from assistant.suggestion_cache import SuggestionCache
 from assistant.suggestion_store import SuggestionStore
@@ -418,17 +422,13 @@ class PricingService:
         for c in evidence.competitors:
             c.price_index = round(price / c.price, 4) if c.price else None
 
-        rel_width = (interval.high - interval.low) / max(model_price, 1e-9)
+        rel_width = relative_width(interval.low, interval.high, model_price)
         n_cat = evidence.category.n if evidence.category else 0
-        close = [c for c in evidence.comparables if c.similarity >= 0.5]
+        close = [c for c in evidence.comparables if c.similarity >= CLOSE_SIMILARITY]
         evidence_score = min(1.0, (n_cat + 5 * len(close)) / 40.0)
         confidence = round(max(0.0, min(1.0, (1.0 / (1.0 + rel_width)) * (0.5 + 0.5 * evidence_score))), 3)
-        abstain_reason = None
-        if rel_width > opts.max_relative_width:
-            abstain_reason = (f"interval too wide: {interval.low:,.2f}–{interval.high:,.2f} is "
-                              f"{rel_width:.0%} of the price")
-        elif n_cat < 3 and not close:
-            abstain_reason = "thin evidence: fewer than 3 priced products in the category and no close comparables"
+        threshold, source = self._abstain_threshold(opts)
+        abstention = decide_abstention(interval, model_price, n_cat, len(close), threshold, source)
         change_pct = (round((price - r.current_price) / r.current_price * 100, 2)
                       if r.current_price else None)
 
@@ -441,11 +441,21 @@ class PricingService:
             evidence=evidence,
             guardrails=[GuardrailStep(rule=a.rule, before=a.before, after=a.after, detail=a.detail)
                         for a in gr.applied],
-            confidence=confidence, abstain=abstain_reason is not None, abstain_reason=abstain_reason,
+            confidence=confidence, relative_width=round(rel_width, 4), abstention=abstention,
             model_version=self.model_version, created_at=now_iso())
         s.explanation = (self._explain(s, r) if opts.explain
                          else ExplanationOut(text="", status="not_requested"))
         return s
+
+    def _abstain_threshold(self, opts: SuggestOptions) -> tuple[float, str]:
+        """(max relative width, where it comes from): the request's, else the model's
+        calibrated one, else the fixed default of models trained without one."""
+        if opts.max_relative_width is not None:
+            return opts.max_relative_width, "request"
+        model = self.predictor.abstain_width()
+        if model is not None:
+            return model, "model"
+        return DEFAULT_MAX_RELATIVE_WIDTH, "default"
 
     def suggest_many(self, targets: Iterable[ProductIn | str], options: SuggestOptions | None = None
                      ) -> list[Suggestion]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from assistant.guardrails import GuardrailPolicy
 
@@ -189,12 +189,63 @@ class WhatIfCurve(BaseModel):
     points: list[WhatIfOut]
 
 
+# The abstain threshold of a model without a calibrated one (artifacts trained before #14).
+DEFAULT_MAX_RELATIVE_WIDTH = 1.5
+# Evidence below which a suggestion abstains: fewer priced products in its category and no
+# comparable at least this similar.
+THIN_CATEGORY_N = 3
+CLOSE_SIMILARITY = 0.5
+
+
+class Abstention(BaseModel):
+    """Why a suggestion abstains: computed once (:func:`decide_abstention`) and read by the
+    API, the chat and the Workspace alike."""
+
+    reason: Literal["interval_too_wide", "thin_evidence"]
+    message: str = Field(description="the reason in words (also ``abstain_reason``)")
+    relative_width: float = Field(description="(interval high - low) / model price")
+    max_relative_width: float = Field(description="the threshold the width was held to")
+    threshold_source: Literal["model", "request", "default"] = Field(
+        description='"model": calibrated on its held-out calibration slice; "request": the '
+                    'caller\'s max_relative_width; "default": the fixed rule of older models')
+
+
+def relative_width(low: float, high: float, model_price: float) -> float:
+    """The interval's width as a share of the model's price (the one definition)."""
+    return (high - low) / max(model_price, 1e-9)
+
+
+def decide_abstention(interval: Interval, model_price: float, n_category: int, n_close: int,
+                      max_relative_width: float, threshold_source: str = "default"
+                      ) -> Abstention | None:
+    """The abstain decision: an interval wider than ``max_relative_width`` of the model price,
+    else thin evidence (fewer than THIN_CATEGORY_N priced products in the category and no
+    comparable with similarity >= CLOSE_SIMILARITY); None when the suggestion stands."""
+    # Rounded once here: the API's number, the message and the chat's fact are this value.
+    width = round(relative_width(interval.low, interval.high, model_price), 4)
+    if width > max_relative_width:
+        return Abstention(
+            reason="interval_too_wide", relative_width=width,
+            max_relative_width=round(max_relative_width, 4), threshold_source=threshold_source,
+            message=(f"interval too wide: {interval.low:,.2f}–{interval.high:,.2f} is "
+                     f"{width * 100:,.1f}% of the model price (this model abstains above "
+                     f"{max_relative_width * 100:,.1f}%)"))
+    if n_category < THIN_CATEGORY_N and n_close == 0:
+        return Abstention(
+            reason="thin_evidence", relative_width=width,
+            max_relative_width=round(max_relative_width, 4), threshold_source=threshold_source,
+            message=(f"thin evidence: fewer than {THIN_CATEGORY_N} priced products in the "
+                     "category and no close comparables"))
+    return None
+
+
 class SuggestOptions(BaseModel):
     explain: bool = True
     k_comparables: int = Field(default=5, ge=0, le=50)
     policy: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
-    max_relative_width: float = Field(
-        default=1.5, gt=0, description="abstain when (high - low) / price exceeds this")
+    max_relative_width: float | None = Field(
+        default=None, gt=0, description="abstain when (high - low) / model price exceeds this; "
+        "None: the model's own threshold (a quantile of its calibration slice's widths)")
     inventory: Inventory | None = Field(
         default=None, description="demand-aware mode only: price to sell this stock in time")
 
@@ -215,8 +266,24 @@ class Suggestion(BaseModel):
     evidence: Evidence
     guardrails: list[GuardrailStep] = Field(default_factory=list)
     confidence: float = Field(ge=0, le=1)
-    abstain: bool = False
-    abstain_reason: str | None = None
+    relative_width: float | None = Field(
+        default=None, description="(interval high - low) / model price: the width every "
+        "surface shows (None on suggestions stored before it existed)")
+    abstention: Abstention | None = Field(
+        default=None, description="why the suggestion abstains (None: it does not)")
+    abstain: bool = Field(default=False, description="abstention is not None")
+    abstain_reason: str | None = Field(default=None, description="abstention.message")
     model_version: str
     explanation: ExplanationOut | None = None
     created_at: str
+
+    @model_validator(mode="after")
+    def _abstain_from_abstention(self) -> Suggestion:
+        # One source: abstain and abstain_reason mirror the Abstention (older stored
+        # suggestions without one keep what they were stored with).
+        if self.abstention is not None:
+            self.abstain = True
+            self.abstain_reason = self.abstention.message
+            if self.relative_width is None:
+                self.relative_width = self.abstention.relative_width
+        return self

@@ -37,6 +37,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graph.features import GraphFeaturizer
+from models.abstain import WidthThreshold
 from models.conformal import ConformalCalibrator
 from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
@@ -236,6 +237,7 @@ class Predictor:
         self.directory: Path | None = None
         self._graph = None
         self._train_ids: list[str] | None = None
+        self._abstain_tried = False
 
     @property
     def version(self) -> str:
@@ -269,6 +271,31 @@ class Predictor:
                    if split is not None and split.exists() else list(self.graph_features.train_ids_))
             self._train_ids = [str(i) for i in ids]
         return self._train_ids
+
+    def abstain_width(self) -> float | None:
+        """The relative interval width ((high - low) / p50) above which a suggestion abstains:
+        this model's calibrated threshold (``models.abstain``), from ``metadata["abstain"]``;
+        for a model trained before it existed, fitted once on the catalog snapshot's
+        calibration rows (held out from training) and kept in memory. None without either."""
+        d = self.metadata.get("abstain")
+        if d is None and not self._abstain_tried:
+            self._abstain_tried = True
+            d = self._fit_abstain()
+            if d is not None:
+                self.metadata["abstain"] = d | {"fitted": "at load (older artifact)"}
+        return None if d is None else float(d["max_relative_width"])
+
+    def _fit_abstain(self) -> dict | None:
+        cat = self.catalog_
+        if "split" not in cat or not len(cat):
+            return None
+        price = pd.to_numeric(cat["price"], errors="coerce")
+        ids = cat.loc[(cat["split"] == "calib") & (price > 0), "product_id"].astype(str).tolist()
+        if not ids:
+            return None
+        preds = self.predict(ids)
+        return WidthThreshold().fit([p.p50 for p in preds], [p.low for p in preds],
+                                    [p.high for p in preds]).to_dict()
 
     def with_graph(self, graph) -> Predictor:  # noqa: ANN001 - a networkx MultiDiGraph
         """A copy that prices against ``graph`` (e.g. after a curation edit): its graph features

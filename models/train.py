@@ -46,6 +46,7 @@ import torch
 
 from graph.contracts import Catalog
 from graph.features import GraphFeaturizer
+from models.abstain import WidthThreshold, relative_widths
 from models.conformal import ConformalCalibrator
 from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
@@ -65,6 +66,10 @@ class TrainConfig:
     val_frac: float = 0.1
     calib_frac: float = 0.1
     coverage: float = 0.8            # nominal interval coverage after conformal calibration
+    # Abstain threshold (models.abstain): this quantile of the calibration slice's relative
+    # interval widths, never below abstain_floor (the fixed rule before issue #14).
+    abstain_quantile: float = 0.8
+    abstain_floor: float = 1.5
     # Encoder. Cost grows with length: 32 tokens encode 210 texts/s on 2 cores, 48 tokens
     # 134/s. Titles come first (median 26 word pieces); the category path, cut off for long
     # titles, also reaches the head as one-hot tokens and graph features.
@@ -123,6 +128,19 @@ class TrainConfig:
         base = dict(ft_max_texts=40000, head_batch_size=512, head_models=2)
         base.update(kw)
         return cls(**base)
+
+    @classmethod
+    def all_products(cls, base: TrainConfig) -> TrainConfig:
+        """Production training (`pricing train --all`): no test slice, so every priced product
+        but a 5% early-stopping slice and a 10% calibration slice (held out: the conformal
+        intervals and the abstain threshold are calibrated on it) is trained on."""
+        d = base.to_dict() | {"test_frac": 0.0, "val_frac": 0.05, "calib_frac": 0.1,
+                               "compare_frozen": False}
+        return cls.from_dict(d)
+
+    @property
+    def mode(self) -> str:
+        return "all" if self.test_frac == 0 else "benchmark"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -208,13 +226,32 @@ def _versions() -> dict:
             "networkx": nx.__version__}
 
 
-def _eval(head: PriceHead, cal: ConformalCalibrator | None, Xs, Xd, y_log, prices) -> dict:
+def _bands(head: PriceHead, cal: ConformalCalibrator, Xs, Xd
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p50, low, high) prices with the calibrated interval, as the predictor serves them."""
     q = np.maximum(head.predict(Xs, Xd), 0.0)  # log1p price: a price is never below 0
-    if cal is None:
-        return price_metrics(prices, np.expm1(q[:, 1]))
     lo, hi = cal.apply(q[:, 0], q[:, 2])
     lo, hi = np.clip(np.minimum(lo, q[:, 1]), 0.0, None), np.maximum(hi, q[:, 1])
-    return price_metrics(prices, np.expm1(q[:, 1]), np.expm1(lo), np.expm1(hi))
+    return np.expm1(q[:, 1]), np.expm1(lo), np.expm1(hi)
+
+
+def _eval(head: PriceHead, cal: ConformalCalibrator | None, Xs, Xd, y_log, prices) -> dict:
+    if cal is None:
+        q = np.maximum(head.predict(Xs, Xd), 0.0)
+        return price_metrics(prices, np.expm1(q[:, 1]))
+    return price_metrics(prices, *_bands(head, cal, Xs, Xd))
+
+
+def _abstain_metrics(head: PriceHead, cal: ConformalCalibrator, thr: WidthThreshold, Xs, Xd,
+                     prices) -> dict:
+    """Share of a slice the threshold abstains on, and the interval coverage of the rest."""
+    p50, lo, hi = _bands(head, cal, Xs, Xd)
+    wide = relative_widths(p50, lo, hi) > thr.threshold_
+    kept = ~wide
+    inside = (prices >= lo) & (prices <= hi)
+    return {"n": int(len(prices)), "abstain_pct": float(wide.mean() * 100),
+            "coverage_kept_pct": float(inside[kept].mean() * 100) if kept.any() else None,
+            "coverage_abstained_pct": float(inside[wide].mean() * 100) if wide.any() else None}
 
 
 def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | None = None,
@@ -258,7 +295,8 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     if not cfg.use_graph:
         G = G[[]]
     pos = {p: i for i, p in enumerate(pt["product_id"])}
-    idx = {k: np.asarray([pos[p] for p in ids]) for k, ids in split.to_dict().items()}
+    idx = {k: np.asarray([pos[p] for p in ids], dtype=np.int64)
+           for k, ids in split.to_dict().items()}
     lap("graph features")
     lex = LexicalFeaturizer(word_features=cfg.word_features, char_features=cfg.char_features,
                             min_df=cfg.min_df).fit(frame.iloc[idx["train"]])
@@ -343,9 +381,18 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     lap("train head")
     qc = head.predict(Xs[idx["calib"]], Xd[idx["calib"]])
     cal = ConformalCalibrator(cfg.coverage).fit(y[idx["calib"]], qc[:, 0], qc[:, 2])
+    thr = WidthThreshold(cfg.abstain_quantile, cfg.abstain_floor).fit(
+        *_bands(head, cal, Xs[idx["calib"]], Xd[idx["calib"]]))
+    # Without a test slice (--all) the validation slice is the only held-out score.
+    scored = [part for part in ("val", "test") if len(idx[part])]
     metrics = {part: _eval(head, cal, Xs[idx[part]], Xd[idx[part]], y[idx[part]],
-                           prices[idx[part]]) for part in ("val", "test")}
-    say(f"test: {_fmt(metrics['test'])}")
+                           prices[idx[part]]) for part in scored}
+    last = scored[-1]
+    say(f"{last}: {_fmt(metrics[last])}")
+    metrics["abstain"] = {part: _abstain_metrics(head, cal, thr, Xs[idx[part]], Xd[idx[part]],
+                                                 prices[idx[part]]) for part in scored}
+    say(f"abstain above {thr.threshold_:.0%} relative width: "
+        f"{metrics['abstain'][last]['abstain_pct']:.1f}% of {last}")
     by_source = {}
     src = pt["source"].fillna("").astype(str).str.split("/").str[0].to_numpy()
     for s in sorted(set(src[idx["test"]])):
@@ -353,7 +400,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         if len(sel) >= 20:
             by_source[s] = _eval(head, cal, Xs[sel], Xd[sel], y[sel], prices[sel])
     metrics["test_by_source"] = by_source
-    if frozen_emb is not None and cfg.fine_tune and not cfg.encoder_from:
+    if frozen_emb is not None and cfg.fine_tune and not cfg.encoder_from and len(idx["test"]):
         Xd_f, _ = dense_features(frozen_emb, rev_emb, has_rev, G, frame)
         head_f = fit_head(Xd_f)
         metrics["test_frozen_encoder"] = _eval(head_f, None, Xs[idx["test"]],
@@ -389,7 +436,10 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         "target": "log1p(price)",
         "config": cfg.to_dict(),
         "encoder_fine_tune": ft_summary,
-        "calibration": cal.to_dict(),
+        "training": _training_note(cfg, split.sizes()),
+        "calibration": cal.to_dict() | {"method": "split-conformal CQR on the held-out "
+                                                  "calibration slice"},
+        "abstain": thr.to_dict(),
         "dense_features": dense_names,
         "lexical_blocks": lex.blocks_,
         "metrics": metrics,
@@ -407,6 +457,20 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     predictor.write_metadata(out)  # with the total time, now known
     say(f"wrote {out} in {timings['total']:.0f}s")
     return out
+
+
+def _training_note(cfg: TrainConfig, sizes: dict[str, int]) -> dict:
+    """What the model was trained on and how its intervals were calibrated, in words."""
+    if cfg.mode == "all":
+        what = ("production (--all): every priced product except the calibration and "
+                "early-stopping slices; no test slice, so no held-out accuracy beyond "
+                "the validation slice")
+    else:
+        what = "benchmark: the fixed train/val/calib/test split (models.split), test held out"
+    return {"mode": cfg.mode, "description": what, "sizes": sizes,
+            "interval_calibration": f"held-out calibration slice ({sizes['calib']} products, "
+                                    "not trained on)",
+            "early_stopping": f"validation slice ({sizes['val']} products)"}
 
 
 def evaluate(artifact: str | Path, data: str | Path | Catalog | nx.MultiDiGraph,

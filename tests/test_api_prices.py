@@ -42,12 +42,13 @@ def pids(tiny_service) -> list[str]:
 
 @pytest.fixture(scope="module")
 def confident(tiny_service, pids):
-    """A stored suggestion the policy may apply at once: the tiny test model abstains on every
-    product, so this is a real suggestion stored again as a confident one."""
+    """A stored suggestion the policy may apply at once: the tiny test model is never that
+    sure, so this is a real suggestion stored again as a confident one."""
     from assistant.suggestion import SuggestOptions
 
     s = tiny_service.suggest(pids[0], SuggestOptions(explain=False))
     c = s.model_copy(update={"suggestion_id": "confident-" + s.suggestion_id[:12], "abstain": False,
+                             "abstention": None, "abstain_reason": None,
                              "confidence": 0.9,
                              "current_price": float(tiny_service.products.at[pids[0], "price"])})
     tiny_service.store.add_suggestion(c)

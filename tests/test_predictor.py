@@ -196,3 +196,23 @@ def test_cli_evaluate_and_predict(artifact, catalog, tmp_path):
                                    "--drivers"])
     assert res.exit_code == 0, res.output
     assert pid in res.output and "interval" in res.output
+
+
+def test_abstain_width_from_metadata_or_refit_for_older_artifacts(artifact):
+    meta = json.loads((artifact / "metadata.json").read_text())
+    stored = meta["abstain"]
+    assert stored["source"] == "calibration slice"
+    assert stored["n"] == meta["split"]["sizes"]["calib"]
+    assert stored["max_relative_width"] >= stored["floor"] == 1.5
+    p = Predictor.load(artifact)
+    assert p.abstain_width() == stored["max_relative_width"]
+    # an artifact trained before the threshold existed: refit on its calibration rows, the
+    # same number training wrote (the same rows, predicted from the stored embeddings)
+    del p.metadata["abstain"]
+    assert p.abstain_width() == pytest.approx(stored["max_relative_width"], rel=1e-4)
+    assert p.metadata["abstain"]["fitted"].startswith("at load")
+    # no calibration rows to fit on: no model threshold (the service falls back to 1.5)
+    q = Predictor.load(artifact)
+    del q.metadata["abstain"]
+    q.catalog_ = q.catalog_.assign(split="train")
+    assert q.abstain_width() is None

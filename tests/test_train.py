@@ -103,6 +103,46 @@ def test_target_never_leaks_into_features(catalog):
     assert np.array_equal(a, b)
 
 
+def test_train_all_calibrates_on_a_held_out_slice(catalog, tmp_path):
+    """`pricing train DATA --all`: no test slice; intervals and the abstain threshold are
+    calibrated on a held-out slice, and the metadata says so."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+    from graph.contracts import PRODUCT_COLUMNS
+
+    cfg = TrainConfig.all_products(TrainConfig(**TINY))
+    assert cfg.mode == "all" and cfg.test_frac == 0 and not cfg.compare_frozen
+    data, conf, out = tmp_path / "products.csv", tmp_path / "tiny.json", tmp_path / "all"
+    catalog.products[PRODUCT_COLUMNS].to_csv(data, index=False)
+    conf.write_text(json.dumps(TrainConfig(**TINY).to_dict()))
+    res = CliRunner().invoke(app, ["train", str(data), "--out", str(out), "--all",
+                                   "--config", str(conf), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "production (--all)" in res.output and "abstains above" in res.output
+    meta = json.loads((out / "metadata.json").read_text())
+    sizes = meta["split"]["sizes"]
+    assert sizes["test"] == 0 and sizes["train"] + sizes["val"] + sizes["calib"] == \
+        meta["data"]["n_priced"]
+    assert sizes["train"] >= 0.8 * meta["data"]["n_priced"] > sizes["calib"] > 0
+    assert meta["training"]["mode"] == "all"
+    assert "calibration slice" in meta["training"]["interval_calibration"]
+    assert meta["calibration"]["n"] == sizes["calib"]
+    assert "held-out calibration slice" in meta["calibration"]["method"]
+    assert "test" not in meta["metrics"] and meta["metrics"]["val"]["n"] == sizes["val"]
+    assert meta["abstain"]["n"] == sizes["calib"]
+    assert 0 <= meta["metrics"]["abstain"]["val"]["abstain_pct"] <= 100
+    split = json.loads((out / "split.json").read_text())
+    assert split["test"] == [] and not set(split["calib"]) & set(split["train"])
+
+
+def test_benchmark_mode_states_its_split(artifact):
+    meta = json.loads((artifact / "metadata.json").read_text())
+    assert meta["training"]["mode"] == "benchmark"
+    ab = meta["metrics"]["abstain"]["test"]
+    assert ab["n"] == meta["split"]["sizes"]["test"] and 0 <= ab["abstain_pct"] <= 100
+
+
 def test_config_round_trip_and_errors(tmp_path):
     cfg = TrainConfig.full(seed=3)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg

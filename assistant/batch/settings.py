@@ -76,7 +76,9 @@ class ScoreSettings(BaseModel):
     policy: GuardrailPolicy = Field(default_factory=GuardrailPolicy)
     k_comparables: int = Field(default=5, ge=0, le=50)
     top_drivers: int = Field(default=3, ge=0, le=6)
-    max_relative_width: float = Field(default=1.5, gt=0)
+    max_relative_width: float | None = Field(
+        default=None, gt=0, description="abstain above this relative interval width; None: "
+                                        "the model's calibrated threshold")
     threads: int = Field(default=1, ge=1, description="torch threads per worker")
     keep_suggestion: bool = Field(
         default=False, description="also write each full Suggestion as JSON (for reprice)")

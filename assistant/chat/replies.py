@@ -34,7 +34,7 @@ from assistant.margins import (
     price_for_margin,
     price_for_markup,
 )
-from assistant.suggestion import Suggestion, WhatIfResult
+from assistant.suggestion import Suggestion, WhatIfResult, relative_width
 from assistant.verify import verify
 
 log = logging.getLogger(__name__)
@@ -250,14 +250,19 @@ def write_suggestion(say: Say, s: Suggestion, in_catalog: bool, with_hint: bool 
 
 
 def write_abstain(say: Say, s: Suggestion) -> None:
-    reason = s.abstain_reason or ""
-    if reason.startswith("interval too wide"):
-        width = (s.interval.high - s.interval.low) / max(s.recommended_price, 1e-9) * 100
+    """The low-confidence line, from the suggestion's own abstention (reason and width are
+    computed once by the service: the API shows the same)."""
+    a = s.abstention
+    reason = a.reason if a is not None else (s.abstain_reason or "").replace(" ", "_")
+    if reason.startswith("interval_too_wide"):
         if "interval_width" not in say.sheet:
-            pct_fact(say.sheet, "interval_width", width)
+            width = a.relative_width if a is not None else s.relative_width
+            if width is None:  # stored before the width was kept: the same definition
+                width = relative_width(s.interval.low, s.interval.high, s.model_price)
+            pct_fact(say.sheet, "interval_width", width * 100)
         say("⚠ **Low confidence:** the likely range is wide ({interval_width} of the price); "
             "treat this as a rough guide.")
-    elif reason.startswith("thin evidence"):
+    elif reason.startswith("thin_evidence"):
         say("⚠ **Low confidence:** few priced products in this category and no close comparables; "
             "treat this as a rough guide.")
     else:

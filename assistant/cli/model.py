@@ -4,6 +4,7 @@ Use::
 
     pricing train data/demo --out runs/model                 # demo configuration
     pricing train ../shared/data/amazon_in_2023 --out runs/full --full
+    pricing train ../shared/data/amazon_in_2023 --out runs/prod --full --all   # production
     pricing evaluate runs/model data/demo --part test         # the model's own test slice
     pricing predict runs/model "boAt Airdopes 141 | tv, audio & cameras > Headphones"
 
@@ -44,6 +45,9 @@ def train_cmd(
     out: Path = typer.Option(Path("runs/model"), "--out", help="artifact folder to write"),
     full: bool = typer.Option(False, "--full", help="full-size configuration (larger "
                               "stage-1 sample, 2-model head ensemble)"),
+    all_products: bool = typer.Option(False, "--all", help="production: train on every priced "
+                                      "product (no test slice); intervals and the abstain "
+                                      "threshold are calibrated on a held-out slice"),
     seed: int = typer.Option(0, "--seed", help="seed of split, shuffles and initialisation"),
     no_fine_tune: bool = typer.Option(False, "--no-fine-tune", help="keep the encoder frozen"),
     compare_frozen: bool | None = typer.Option(None, "--compare-frozen/--no-compare-frozen",
@@ -68,16 +72,26 @@ def train_cmd(
         kw.update(json.loads(config.read_text(encoding="utf-8")))
     try:
         cfg = TrainConfig.full(**kw) if full else TrainConfig.demo(**kw)
-    except TypeError as exc:
+        if all_products:
+            cfg = TrainConfig.all_products(cfg)
+    except (TypeError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--config") from None
     path = train(data, cfg, out, log=console.print)
     meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
-    rows = {"val": meta["metrics"]["val"], "test": meta["metrics"]["test"]}
+    rows = {p: meta["metrics"][p] for p in ("val", "test") if p in meta["metrics"]}
     if "test_frozen_encoder" in meta["metrics"]:
         rows["test (frozen encoder)"] = meta["metrics"]["test_frozen_encoder"]
     for src, m in meta["metrics"].get("test_by_source", {}).items():
         rows[f"test: {src}"] = m
     console.print(_metrics_table(f"{path} ({meta['timings_s']['total']:.0f} s)", rows))
+    ab = meta.get("abstain")
+    if ab:
+        shares = ", ".join(f"{p} {m['abstain_pct']:.1f}%"
+                           for p, m in meta["metrics"].get("abstain", {}).items())
+        console.print(f"abstains above {ab['max_relative_width']:.0%} relative interval width "
+                      f"(q{ab['quantile']:.0%} of {ab['n']} calibration products, floor "
+                      f"{ab['floor']:.0%}): {shares}")
+    console.print(f"training: {meta['training']['description']}")
 
 
 def evaluate_cmd(
