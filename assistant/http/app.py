@@ -13,7 +13,8 @@ One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
 (curation), :mod:`~assistant.http.matches` (competitor matches),
 :mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
-:mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.outcomes`
+:mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.imports`
+(catalog CSV in), :mod:`~assistant.http.outcomes`
 and :mod:`~assistant.http.monitoring` (continuous learning);
 bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
@@ -31,6 +32,7 @@ from assistant.http import (
     feedback,
     graph,
     health,
+    imports,
     matches,
     monitoring,
     outcomes,
@@ -98,6 +100,7 @@ def create_app(service: PricingService, settings: ApiSettings,
     app.include_router(demand.router, dependencies=keyed)
     app.include_router(outcomes.router, dependencies=keyed)    # /v1/outcomes (issue 18)
     app.include_router(monitoring.router, dependencies=keyed)  # /v1/monitoring
+    app.include_router(imports.router, dependencies=keyed)     # /v1/imports/catalog (#17)
     if pricebook is not None:  # without a price list nothing can be applied: no such routes
         app.include_router(prices.router, dependencies=keyed)
         app.include_router(spreadsheets.router, dependencies=keyed)
