@@ -25,7 +25,7 @@ setup: $(VENV)/.installed
 
 # The main job on the bundled data: ingest + graph, train the model once, serve API + UI.
 PORT ?= 8000
-API_KEYS ?= demo:demo-key-change-me:curator
+API_KEYS ?= demo:demo-key-change-me:curator,boss:boss-key-change-me:approver
 demo: setup
 	PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
 	$(BIN)/pricing graph stats --db runs/graph.sqlite

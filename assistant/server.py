@@ -3,6 +3,10 @@
     from assistant.server import build_server
     app = build_server(service, settings)          # FastAPI app; uvicorn.run(app, ...)
 
+With keys, the UI asks for a login against the same keys (:mod:`assistant.web.login`: the
+key's name and the key; its role decides what the tabs allow); without keys it is served
+only when ``settings.auth_disabled`` (``pricing serve --no-auth``) — else ValueError.
+
 ``http`` and ``web`` never import each other (nor does ``cli`` import either): this module is
 the one place that puts the API and the UI on one port, so ``pricing serve`` and the tests
 build the same thing.
@@ -21,6 +25,7 @@ from assistant.web.app import mount
 from assistant.web.approvals_tab import approvals_tab_for
 from assistant.web.catalog_tab import catalog_tab_for
 from assistant.web.curate import curate_tab_for
+from assistant.web.login import UiLogin
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -32,15 +37,20 @@ if TYPE_CHECKING:
 def build_server(service: PricingService, settings: ApiSettings, *, ui: bool = True,
                  ui_path: str = "/ui", pricebook: PriceBook | None = None) -> FastAPI:
     """The API for ``service`` under ``settings``; with ``ui``, the Gradio app at ``ui_path``;
-    ``pricebook``: the price list that applied suggestions go to (apply, history, approvals)."""
+    ``pricebook``: the price list that applied suggestions go to (apply, history, approvals).
+    Raises ValueError for a UI with neither keys nor ``auth_disabled``."""
+    # Before anything starts: a UI nobody can sign in to (and that is not meant to be open)
+    # is refused.
+    login = UiLogin(settings) if ui else None
     app = create_app(service, settings, pricebook=pricebook)
     if ui:
-        # Curate tab: commits need a curator name, and a curator key when auth is on; the
-        # Approvals tab likewise an approver's.
-        tabs = [curate_tab_for(settings)]
+        # Signed in, the key's role decides: curators edit the graph (Curate tab, catalog
+        # upload), approvers decide the queue; without auth the tabs ask for a name.
+        tabs = [curate_tab_for(settings, login)]
         if pricebook is not None:
-            tabs += [catalog_tab_for(settings, pricebook), approvals_tab_for(settings, pricebook)]
-        mount(app, service, path=ui_path, extra_tabs=tabs, pricebook=pricebook)
+            tabs += [catalog_tab_for(settings, pricebook, login),
+                     approvals_tab_for(settings, pricebook, login)]
+        mount(app, service, path=ui_path, extra_tabs=tabs, pricebook=pricebook, login=login)
     return app
 
 

@@ -97,6 +97,7 @@ from graph.curation_tx import (  # noqa: F401 - the errors are part of this API
     _RESERVED,
     _RESERVED_BY_TYPE,
     _SINGLE,
+    _UPSERT_ATTRS,
     CHILD_OF,
     IN_CATEGORY,
     MADE_BY,
@@ -460,8 +461,12 @@ class Curator:
         """Apply mapping rows from a CSV file (path or text stream) or from dicts, all or none.
 
         Columns: ``op`` (link_category, unlink_category, link_brand, unlink_brand, add_offer,
-        remove_offer), ``product_id``, and as the op needs: ``category_path``, ``brand``,
-        ``competitor``, ``price``, ``currency``, ``observed_at``, ``url``, ``shipping``.
+        remove_offer, upsert_product), ``product_id``, and as the op needs: ``category_path``,
+        ``brand``, ``competitor``, ``price``, ``currency``, ``observed_at``, ``url``,
+        ``shipping``. ``upsert_product`` (a catalog row) adds the product, or updates the
+        attributes its row gives (title, description, condition, price, currency, cost,
+        rating, rating_count; empty cells leave them as they are), and links the category
+        and brand it names (a new product needs a title).
         Rows apply in order, each seeing the ones before. Every bad row is reported (as
         :class:`graph.contracts.Rejection`, 1-based data rows) in one CurationError and nothing
         is applied. One transaction, one audit record. ``on_progress(done, total)`` after each
@@ -527,6 +532,9 @@ class Curator:
                 raise CurationError(f"{op} needs a value in column {col!r}", field=col)
             return v
 
+        if op == "upsert_product":
+            self._upsert_product(tx, row, create_missing)
+            return
         nid = self._resolve(tx, need("product_id"), NodeType.PRODUCT, "product_id")
         if op == "link_category":
             self._link_category(tx, nid, need("category_path"), create_missing)
@@ -542,6 +550,25 @@ class Curator:
                             False, create_missing)
         else:
             self._remove_offer(tx, need("competitor"), nid, row.get("observed_at"))
+
+    def _upsert_product(self, tx: _Tx, row: Mapping[str, Any], create_missing: bool) -> None:
+        nid = f"{P}:{_text(row.get('product_id'), 'product_id', required=True)}"
+        changes = {k: row[k] for k in _UPSERT_ATTRS if row.get(k) is not None}
+        current = tx.node(nid)
+        if current is None:
+            if "title" not in changes:
+                raise CurationError(f"{nid} is new: it needs a title", node=nid, field="title")
+            attrs = self._product_attrs({}, changes, nid)
+            tx.insert_node(nid, P, attrs["title"], attrs)
+        elif changes:
+            attrs = self._product_attrs(current["attrs"], changes, nid)
+            if attrs != current["attrs"]:
+                tx.update_node(nid, name=attrs.get("title", current["name"]), attrs=attrs)
+        if row.get("category_path") is not None:
+            self._link_category(tx, nid, row["category_path"], create_missing,
+                                bump=current is not None)
+        if row.get("brand") is not None:
+            self._link_brand(tx, nid, row["brand"], create_missing, bump=current is not None)
 
     # ------------------------------------------------------------------ graph files
     def import_graph(self, g: nx.MultiDiGraph, *, source: str = "graph",

@@ -56,7 +56,10 @@ _RESERVED = {"id", "type", "name", "provenance", "updated_at", "version"}
 _RESERVED_BY_TYPE = {C: {"path", "depth"}, P: set(), B: set(), K: set(), R: set()}
 _PRODUCT_TEXT = ("description", "condition")
 _BULK_OPS = ("link_category", "unlink_category", "link_brand", "unlink_brand", "add_offer",
-             "remove_offer")
+             "remove_offer", "upsert_product")
+# Product attributes an ``upsert_product`` row may set (a catalog file's canonical columns).
+_UPSERT_ATTRS = ("title", "description", "condition", "price", "currency", "cost", "rating",
+                 "rating_count")
 _MAX_LISTED = 20
 # Text limits by argument name (graph.contracts: the same as ingest and the API); names of
 # brands, competitors and category levels are checked against MAX_NAME_LENGTH where made.

@@ -1,22 +1,28 @@
-"""The README's screenshots (docs/chat.png, docs/workspace.png, docs/curate.png) from a real
-server and Debian's Chromium.
+"""The README's screenshots (docs/chat.png, docs/workspace.png, docs/curate.png and the daily
+workflow's docs/workflow-*.png) from a real server and Debian's Chromium.
 
 Run::
 
     make screenshots                    # ingests + trains on data/demo first when runs/ lacks them
     .venv/bin/python scripts/screenshots.py --artifact runs/model --db runs/graph.sqlite --out docs
+    .venv/bin/python scripts/screenshots.py --shots workflow     # only the daily workflow's
 
 The script serves the API + UI (Curate tab included, auth off) with uvicorn on a free loopback
 port, over a COPY of the graph store and a throw-away suggestions store (nothing in runs/ is
 changed), and drives Chromium (headless, /usr/bin/chromium; ``scripts/test-setup.sh`` installs
 it) through Playwright: a chat with a what-if follow-up, a Workspace suggestion with its
-evidence, and a Curate-tab rename preview. Tests never write these files: they are
-documentation, refreshed on purpose with this script.
+evidence, and a Curate-tab rename preview. The daily workflow runs on a second server with
+API keys (so the UI asks for a login) and a throw-away price list: a curator uploads a catalog
+CSV (workflow-upload.png), applies the suggestions (workflow-apply.png), an approver approves
+what waited (workflow-approve.png), and the applied price list is downloaded as CSV
+(workflow-export.png). PNGs are reduced to 256 colours to stay small. Tests never write these
+files: they are documentation, refreshed on purpose with this script.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -109,6 +115,117 @@ def shoot_curate(page, base: str, service, out: Path) -> None:
     page.screenshot(path=str(out / "curate.png"), full_page=True)
 
 
+# --------------------------------------------------------------------------- daily workflow
+CURATOR_KEY, APPROVER_KEY = "curator-screenshots-0123", "approver-screenshots-0123"
+
+
+def workflow_catalog(service, path: Path, n_known: int = 8, n_new: int = 3) -> list[str]:
+    """A small catalog CSV as a merchant would upload it: known products of one category
+    with today's cost, and a few new ones; returns the product ids."""
+    import csv
+
+    t = service.products
+    paths = set(t["category_path"].dropna())
+    leaves = {p for p in paths if not any(q.startswith(p + " > ") for q in paths)}
+    t = t[t["price"].notna() & t["category_path"].isin(leaves) & t["title"].notna()]
+    leaf = t["category_path"].value_counts().index[0]
+    known = t[t["category_path"] == leaf].sort_index().head(n_known)
+    cur = known["currency"].mode().iloc[0]
+    rows = [{"product_id": r.product_id, "title": r.title, "category_path": leaf,
+             "brand": r.brand if isinstance(r.brand, str) else "", "price": r.price,
+             "currency": r.currency, "cost": round(float(r.price) * 0.55, 2)}
+            for r in known.itertuples()]
+    base = float(known["price"].median())
+    for i in range(n_new):
+        ref = known.iloc[i % len(known)]
+        rows.append({"product_id": f"NEW-{i + 1:03d}", "title": f"{ref['title'][:60]} (2027 edition)",
+                     "category_path": leaf, "brand": ref["brand"] if isinstance(ref["brand"], str) else "",
+                     "price": round(base * (1 + 0.1 * i), 2), "currency": cur,
+                     "cost": round(base * 0.5, 2)})
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return [r["product_id"] for r in rows]
+
+
+def pick(page, dropdown: str, option: str) -> None:
+    page.locator(dropdown).locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def sign_in(page, base: str, name: str, key: str) -> None:
+    page.goto(base + "/ui/")
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(key)
+    page.get_by_role("button", name="Login").click()
+    page.locator("#login-banner").get_by_text("Signed in as").wait_for()
+
+
+def shoot_workflow(browser, base: str, service, out: Path, tmp: Path) -> list[str]:
+    """The daily workflow in four pictures; returns the files written."""
+    catalog = tmp / "catalog.csv"
+    ids = workflow_catalog(service, catalog)
+    written = []
+
+    def shot(page, name: str, full: bool = False) -> None:
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(out / name), full_page=full)
+        written.append(name)
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    sign_in(page, base, "carl", CURATOR_KEY)
+    page.get_by_role("tab", name="Catalog").click()
+    page.get_by_text("Upload a catalog (products CSV)").click()
+    page.locator("#cat-import input[type=file]").set_input_files(str(catalog))
+    page.locator("#cat-import").get_by_text("catalog.csv").wait_for()
+    pick(page, "#cat-status", "suggested")
+    page.locator("#cat-import-go").click()
+    page.locator("#cat-import-msg").get_by_text("added").wait_for()
+    shot(page, "workflow-upload.png", full=True)
+    page.locator("#cat-selection").locator("textarea, input").first.fill(", ".join(ids))
+    page.locator("#cat-apply").click()
+    page.locator("#cat-msg").get_by_text(ids[0]).wait_for()
+    page.locator("#cat-msg").scroll_into_view_if_needed()
+    shot(page, "workflow-apply.png")
+    waiting = re.findall(r"approval \(#(\d+)\)", page.locator("#cat-msg").inner_text())
+    ctx.close()
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    sign_in(page, base, "ann", APPROVER_KEY)
+    page.get_by_role("tab", name="Approvals").click()
+    page.wait_for_timeout(1500)             # the tab's table refreshes on select
+    if waiting:  # the first change the apply step sent for approval
+        page.locator("#ap-id input").fill(waiting[0])
+    page.locator("#ap-note").locator("textarea, input").first.fill("checked against the supplier list")
+    page.locator("#ap-approve").click()
+    page.locator("#ap-msg").get_by_text("Approved").wait_for()
+    shot(page, "workflow-approve.png")
+    page.get_by_role("tab", name="Catalog").click()
+    pick(page, "#cat-status", "applied")
+    page.locator("#cat-show").click()
+    page.get_by_text("Spreadsheet round trip").click()
+    page.locator("#cat-export").click()
+    page.locator("#cat-export-file").get_by_text("suggestions.csv").wait_for()
+    page.locator("#cat-export").scroll_into_view_if_needed()
+    shot(page, "workflow-export.png")
+    ctx.close()
+    return written
+
+
+def shrink(path: Path) -> None:
+    """256 colours: a UI screenshot loses nothing visible and shrinks three to five times."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
 def pick_product(service) -> dict:
     """A catalog product with a price and a distinctive title of five words or more."""
     t = service.products
@@ -126,12 +243,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sales", type=Path, default=ROOT / "data" / "demo",
                     help="a catalog with a sales table, for the demand what-ifs")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--shots", choices=["all", "tabs", "workflow"], default="all",
+                    help="tabs: chat, workspace, curate; workflow: the daily workflow's four")
     args = ap.parse_args(argv)
     if not CHROMIUM.exists():
         raise SystemExit(f"needs Debian's chromium at {CHROMIUM} (bash scripts/test-setup.sh)")
 
     from playwright.sync_api import sync_playwright
 
+    from assistant.pricebook import ApprovalPolicy, PriceBook
     from assistant.server import ApiSettings, build_server
     from assistant.service import PricingService
 
@@ -141,21 +261,31 @@ def main(argv: list[str] | None = None) -> None:
         shutil.copyfile(args.db, db)
         service = PricingService.from_paths(args.artifact, db, Path(tmp) / "suggestions.sqlite",
                                             llm=None, sales=args.sales)
+        tabs = () if args.shots == "workflow" else (
+            ("chat", (1280, 1000), lambda pg: shoot_chat(pg, base, pick_product(service), args.out)),
+            ("workspace", (1280, 1000), lambda pg: shoot_workspace(pg, base, service, args.out)),
+            ("curate", (1280, 1100), lambda pg: shoot_curate(pg, base, service, args.out)))
         app = build_server(service, ApiSettings(auth_disabled=True))
         with serve(app) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             try:
-                for name, size, shoot in (
-                        ("chat", (1280, 1000), lambda pg: shoot_chat(pg, base, pick_product(service),
-                                                                    args.out)),
-                        ("workspace", (1280, 1000), lambda pg: shoot_workspace(pg, base, service, args.out)),
-                        ("curate", (1280, 1100), lambda pg: shoot_curate(pg, base, service, args.out))):
+                for name, size, shoot in tabs:
                     ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
                     page = ctx.new_page()
                     page.set_default_timeout(TIMEOUT_MS)
                     shoot(page)
                     ctx.close()
+                    shrink(args.out / (name + ".png"))
                     print(f"wrote {args.out / (name + '.png')}")
+                if args.shots != "tabs":
+                    # the daily workflow: signed in (keys), with a throw-away price list
+                    keys = ApiSettings(api_keys={CURATOR_KEY: "curator", APPROVER_KEY: "approver"},
+                                       key_names={CURATOR_KEY: "carl", APPROVER_KEY: "ann"})
+                    book = PriceBook(Path(tmp) / "pricebook.sqlite", ApprovalPolicy())
+                    with serve(build_server(service, keys, pricebook=book)) as keyed:
+                        for name in shoot_workflow(browser, keyed, service, args.out, Path(tmp)):
+                            shrink(args.out / name)
+                            print(f"wrote {args.out / name}")  # the app closed the book
             finally:
                 browser.close()
 

@@ -828,6 +828,35 @@ def test_bulk_import_reports_every_bad_row_and_applies_nothing(cur):
     assert r.changed and set(table(cur).query("category_path == 'Garden'").index) == {"e", "f"}
 
 
+def test_bulk_upsert_product_adds_updates_links_and_reverts_as_one(cur, db):
+    """issue 17: catalog rows (op upsert_product) add new products and update known ones."""
+    before = loaded(cur)
+    r = cur.bulk_import([
+        {"op": "upsert_product", "product_id": "n1", "title": "Steel Bottle", "price": 12.5,
+         "currency": "inr", "cost": 7, "category_path": "Home > Bottles", "brand": "Milton"},
+        {"op": "upsert_product", "product_id": "c", "price": 6.5, "title": None},
+        {"op": "upsert_product", "product_id": "d", "title": "Kettle", "brand": "acme"},
+    ], create_missing=True)
+    t = table(cur)
+    assert (t.loc["n1", "title"], t.loc["n1", "price"], t.loc["n1", "currency"]) == \
+        ("Steel Bottle", 12.5, "INR")
+    assert (t.loc["n1", "category_path"], t.loc["n1", "brand"]) == ("Home > Bottles", "Milton")
+    assert (t.loc["c", "price"], t.loc["c", "title"]) == (6.5, "Mug")    # empty cells: kept
+    actions = {n.id: n.action for n in r.nodes}
+    assert actions["product:n1"] == "added" and actions["product:c"] == "updated"
+    assert "product:d" not in actions                  # same title, same brand: untouched
+    assert n_audit(cur) == 1
+    with pytest.raises(CurationError) as info:        # all or none: row 2 refuses the file
+        cur.bulk_import([{"op": "upsert_product", "product_id": "n2", "title": "Cup"},
+                         {"op": "upsert_product", "product_id": "n3", "price": 4},
+                         {"op": "upsert_product", "product_id": "c", "price": -1}])
+    assert [(e.row, e.field) for e in info.value.errors] == [(2, "title"), (3, "price")]
+    assert "n2" not in table(cur).index and n_audit(cur) == 1
+    cur.revert(r.audit_id)
+    assert graph_diff(before, loaded(cur)) == []
+    assert_consistent(db)
+
+
 _CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})

@@ -13,9 +13,9 @@ One router module per resource: :mod:`~assistant.http.health`,
 :mod:`~assistant.http.demand`, :mod:`~assistant.http.feedback`, :mod:`~assistant.http.graph`
 (curation), :mod:`~assistant.http.matches` (competitor matches),
 :mod:`~assistant.http.prices` (apply, price history, approvals: with a PriceBook),
-:mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.outcomes`
-and :mod:`~assistant.http.monitoring` (continuous learning), :mod:`~assistant.http.alerts`
-(alerts sent: pricing jobs and monitoring);
+:mod:`~assistant.http.spreadsheets` (CSV out and decisions in), :mod:`~assistant.http.imports`
+(catalog CSV in), :mod:`~assistant.http.outcomes` and :mod:`~assistant.http.monitoring`
+(continuous learning), :mod:`~assistant.http.alerts` (alerts sent: pricing jobs and monitoring);
 bodies in :mod:`~assistant.http.schemas`, error shapes in
 :mod:`~assistant.http.errors`. At shutdown the app closes the service's background work
 (the curation worker).
@@ -34,6 +34,7 @@ from assistant.http import (
     graph,
     graph_files,
     health,
+    imports,
     matches,
     monitoring,
     outcomes,
@@ -103,6 +104,7 @@ def create_app(service: PricingService, settings: ApiSettings,
     app.include_router(outcomes.router, dependencies=keyed)    # /v1/outcomes (issue 18)
     app.include_router(monitoring.router, dependencies=keyed)  # /v1/monitoring
     app.include_router(alerts.router, dependencies=keyed)      # /v1/alerts (issue 17)
+    app.include_router(imports.router, dependencies=keyed)     # /v1/imports/catalog (#17)
     if pricebook is not None:  # without a price list nothing can be applied: no such routes
         app.include_router(prices.router, dependencies=keyed)
         app.include_router(spreadsheets.router, dependencies=keyed)

@@ -35,11 +35,13 @@ _VIEW_LOCK = threading.Lock()
 
 
 def get_catalog_view(request: Request) -> CatalogView:
-    """The app's catalog view, built once (the catalog table loads in about a second)."""
+    """The app's catalog view, built once per product table (the catalog table loads in
+    about a second; a graph edit such as a catalog upload swaps the table in)."""
     state = request.app.state
+    service = state.service
     with _VIEW_LOCK:
-        if getattr(state, "catalog_view", None) is None:
-            service = state.service
+        if getattr(state, "catalog_view", None) is None or state.catalog_products is not service.products:
+            state.catalog_products = service.products
             state.catalog_view = CatalogView(service.products, service.store,
                                              getattr(state, "pricebook", None))
     return state.catalog_view

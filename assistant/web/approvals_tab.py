@@ -6,8 +6,9 @@ Use::
     mount(app, service, extra_tabs=[approvals_tab_for(api_settings, book)], pricebook=book)
     apply_message(book, service.store, suggestion_id, actor="merchant:ui")   # the Workspace's Apply
 
-Every decision is made under the approver's name (and, when the server has API keys, an
-``approver`` key typed into the tab); approving at an edited price and rejecting with a
+Every decision is made under the signed-in approver's name (:mod:`assistant.web.login`;
+without a login: a name typed into the tab, plus an ``approver`` key when the tab was built
+with keys); approving at an edited price and rejecting with a
 reason are also stored as feedback on the suggestion, for the model. The table shows the
 30-day lowest price beside every proposed reduction (EU price-indication rules).
 """
@@ -22,6 +23,7 @@ import pandas as pd
 
 from assistant.pricebook import Applied, ApprovalClosed, PriceBook, UnknownApproval
 from assistant.suggestion_store import FeedbackIn, SuggestionStore, UnknownSuggestion
+from assistant.web.login import UiLogin, User, user_of
 
 if TYPE_CHECKING:
     from assistant.service import PricingService
@@ -87,7 +89,9 @@ class ApprovalsDesk:
                          a.reason, a.status, a.requested_by, a.decided_by, a.decision_note])
         return pd.DataFrame(rows, columns=COLUMNS)
 
-    def _actor(self, name: str | None, key: str | None) -> str:
+    def _actor(self, name: str | None, key: str | None, user: User | None = None) -> str:
+        if user is not None:  # signed in: the login decides, typed boxes are not shown
+            return user.require("approve")
         name = (name or "").strip()
         if not name:
             raise ValueError("Your name: say who decides (it goes into the price history).")
@@ -105,10 +109,11 @@ class ApprovalsDesk:
         return n
 
     def approve(self, approval_id: Any, name: str | None, key: str | None, price: Any = None,
-                note: str | None = None) -> str:
-        """Approve (at ``price`` when edited, 0/empty = as proposed); the line to show."""
+                note: str | None = None, user: User | None = None) -> str:
+        """Approve (at ``price`` when edited, 0/empty = as proposed); the line to show.
+        ``user``: the signed-in user (then ``name`` and ``key`` are not used)."""
         try:
-            actor, aid = self._actor(name, key), self._id(approval_id)
+            actor, aid = self._actor(name, key, user), self._id(approval_id)
             edited = float(price) if price not in (None, "", 0, 0.0) else None
             a = self.book.approval(aid)
             change = self.book.approve(aid, actor=actor, price=edited, note=(note or "").strip() or None)
@@ -122,10 +127,11 @@ class ApprovalsDesk:
         self._feedback(fb)
         return f"✓ Approved #{aid}: `{change.product_id}` now costs {change.new_price:,.2f}."
 
-    def reject(self, approval_id: Any, name: str | None, key: str | None, reason: str | None) -> str:
+    def reject(self, approval_id: Any, name: str | None, key: str | None, reason: str | None,
+               user: User | None = None) -> str:
         """Reject with a reason (kept as feedback); the line to show."""
         try:
-            actor, aid = self._actor(name, key), self._id(approval_id)
+            actor, aid = self._actor(name, key, user), self._id(approval_id)
             a = self.book.reject(aid, actor=actor, reason=reason or "")
         except UnknownApproval:
             return f"⚠ Approval #{approval_id} does not exist."
@@ -143,9 +149,12 @@ class ApprovalsDesk:
 
 
 def approvals_tab(service: PricingService, book: PriceBook,
-                  approver_keys: list[str] | None = None) -> ApprovalsDesk:
-    """Render the Approvals tab (inside a ``gr.Tabs``)."""
+                  approver_keys: list[str] | None = None,
+                  login: UiLogin | None = None) -> ApprovalsDesk:
+    """Render the Approvals tab (inside a ``gr.Tabs``); with a ``login`` (enabled), decisions
+    are the signed-in approver's and the name and key boxes are not shown."""
     desk = ApprovalsDesk(book, service.store, approver_keys)
+    typed = login is None or not login.enabled
     private = {"api_visibility": "private"}
     with gr.Tab("Approvals", id="approvals") as tab:
         gr.Markdown("Price changes the approval policy did not apply at once "
@@ -159,26 +168,29 @@ def approvals_tab(service: PricingService, book: PriceBook,
         df = gr.Dataframe(value=desk.table(), interactive=False, elem_id="ap-table", wrap=True)
         with gr.Row():
             aid = gr.Number(label="Approval #", precision=0, elem_id="ap-id")
-            who = gr.Textbox(label="Your name", elem_id="ap-name")
+            who = gr.Textbox(label="Your name", elem_id="ap-name", visible=typed)
             key = gr.Textbox(label="Approver key", type="password", elem_id="ap-key",
-                             visible=approver_keys is not None)
+                             visible=typed and approver_keys is not None)
         with gr.Row():
             price = gr.Number(label="Edited price (0 = as proposed)", elem_id="ap-price")
             note = gr.Textbox(label="Note / reason for a rejection", elem_id="ap-note")
         with gr.Row():
             ok = gr.Button("Approve", variant="primary", elem_id="ap-approve")
             no = gr.Button("Reject", variant="stop", elem_id="ap-reject")
+            if login is not None:
+                login.gate(ok, "approve")
+                login.gate(no, "approve")
         msg = gr.Markdown(elem_id="ap-msg")
 
         def pick(evt: gr.SelectData, table: pd.DataFrame):
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
             return int(table.iloc[row, 0])
 
-        def approve(a, n, k, p, t, st):
-            return desk.approve(a, n, k, p, t), desk.table(st)
+        def approve(a, n, k, p, t, st, request: gr.Request):
+            return desk.approve(a, n, k, p, t, user=user_of(login, request)), desk.table(st)
 
-        def reject(a, n, k, t, st):
-            return desk.reject(a, n, k, t), desk.table(st)
+        def reject(a, n, k, t, st, request: gr.Request):
+            return desk.reject(a, n, k, t, user=user_of(login, request)), desk.table(st)
 
         df.select(pick, [df], [aid], **private)
         gr.on([refresh.click, status.change], desk.table, [status], [df], **private)
@@ -195,6 +207,7 @@ def approver_keys_of(settings: KeySettings) -> list[str] | None:
     return [k for k, role in settings.api_keys.items() if role == "approver"]
 
 
-def approvals_tab_for(settings: KeySettings, book: PriceBook) -> Callable[[PricingService], ApprovalsDesk]:
-    """``approvals_tab`` bound to the server's keys and price book, for ``extra_tabs``."""
-    return partial(approvals_tab, book=book, approver_keys=approver_keys_of(settings))
+def approvals_tab_for(settings: KeySettings, book: PriceBook, login: UiLogin | None = None
+                      ) -> Callable[[PricingService], ApprovalsDesk]:
+    """``approvals_tab`` bound to the server's keys, price book and login, for ``extra_tabs``."""
+    return partial(approvals_tab, book=book, approver_keys=approver_keys_of(settings), login=login)

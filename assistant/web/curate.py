@@ -30,10 +30,12 @@ Refusals (validation, stale versions, reverts that no longer apply) are shown as
 Curator's own message, never a traceback. Edits carry the version of the node as loaded, so
 an edit made meanwhile by someone else is refused as a conflict instead of overwritten.
 
-Who may edit: /ui is not behind the API's keys. ``curator_keys=None`` (a server without
-auth) lets anyone who gives a curator name preview and commit; otherwise previews, commits
-and reverts also need one of the server's curator API keys typed into the tab (an empty set:
-the tab is read-only). The audit actor is ``ui:<name>``.
+Who may edit: behind the UI's login (:mod:`assistant.web.login`, as ``pricing serve`` mounts
+it), previews, commits, reverts and match decisions need a signed-in curator, recorded as
+``curator:<name>`` like the API's edits. Without a login, ``curator_keys=None`` (a server
+without auth) lets anyone who gives a curator name preview and commit; otherwise they also
+need one of the server's curator API keys typed into the tab (an empty set: the tab is
+read-only). The audit actor is then ``ui:<name>``.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from assistant.curation import CurationService, GraphStoreMissing
+from assistant.web.login import NotAllowed, UiLogin, User, user_of
 from assistant.web.matches import matches_view
 from graph.curation import ConflictError, CurationError, CurationResult
 
@@ -400,8 +403,15 @@ class CurateDesk:
         return str(nid), None, ""
 
     # ------------------------------------------------------------------ editing
-    def _authorise(self, who: str | None, key: str | None, committing: bool) -> str:
-        """The audit actor, or FormError saying what is missing."""
+    def _authorise(self, who: str | None, key: str | None, committing: bool,
+                   user: User | None = None) -> str:
+        """The audit actor, or FormError saying what is missing. ``user``: the signed-in
+        user (the login decides; ``who`` and ``key`` are not used)."""
+        if user is not None:
+            try:
+                return user.require("edit_graph")
+            except NotAllowed as exc:
+                raise FormError(str(exc)) from None
         name = (who or "").strip()
         if self.curator_keys is not None:
             if not self.curator_keys:
@@ -442,11 +452,11 @@ class CurateDesk:
              price: Any = None, currency: str | None = None, observed_at: str | None = None,
              replace: bool = False, who: str | None = None, key: str | None = None,
              reason: str | None = None, dry_run: bool = True,
-             node_type: str | None = None) -> EditOutcome:
+             node_type: str | None = None, user: User | None = None) -> EditOutcome:
         """Preview (``dry_run``) or commit one edit of the loaded node at ``version``."""
         doing = "previewed" if dry_run else "saved"
         try:
-            actor = self._authorise(who, key, committing=not dry_run)
+            actor = self._authorise(who, key, committing=not dry_run, user=user)
             if node and node_type is None and node in self.service.graph:
                 node_type = self.service.graph.nodes[node].get("type")
             op, params = build_edit(node, node_type, action, value, attribute, competitor,
@@ -514,10 +524,10 @@ class CurateDesk:
         return df.reset_index(drop=True)
 
     def revert(self, audit_id: Any, *, who: str | None = None, key: str | None = None,
-               reason: str | None = None) -> EditOutcome:
+               reason: str | None = None, user: User | None = None) -> EditOutcome:
         """Undo one audit entry (itself audited), or say why it cannot be undone."""
         try:
-            actor = self._authorise(who, key, committing=True)
+            actor = self._authorise(who, key, committing=True, user=user)
             try:
                 aid = int(float(audit_id))
             except (TypeError, ValueError):
@@ -536,11 +546,13 @@ class CurateDesk:
 # --------------------------------------------------------------------------- the tab
 
 def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None = None,
-               desk: CurateDesk | None = None) -> CurateDesk:
+               desk: CurateDesk | None = None, login: UiLogin | None = None) -> CurateDesk:
     """Render the "Curate" tab (call inside ``gr.Tabs``, e.g. via ``build_ui(extra_tabs=)``);
-    returns its :class:`CurateDesk`."""
+    returns its :class:`CurateDesk`. With a ``login`` (enabled) edits are the signed-in
+    curator's and the name and key boxes are not shown."""
     desk = desk if desk is not None else CurateDesk(service, curator_keys)
-    keyed = desk.curator_keys is not None
+    typed = login is None or not login.enabled
+    keyed = desk.curator_keys is not None and typed
     with gr.Tab("Curate", id="curate") as tab:
         gr.Markdown(INTRO + ("" if desk.can_edit else "\n\n**Read-only here:** this server "
                              "has no curator keys, so the UI cannot edit."),
@@ -572,7 +584,7 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
                 gr.Markdown("#### Edit the loaded node")
                 with gr.Row():
                     who = gr.Textbox(label="Curator name * (kept in the audit trail)",
-                                     elem_id="cur-who")
+                                     elem_id="cur-who", visible=typed)
                     key = gr.Textbox(label="Curator API key *", type="password",
                                      visible=keyed, elem_id="cur-key")
                 action = gr.Radio(list(ACTIONS), label="Edit", elem_id="cur-action")
@@ -620,7 +632,10 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
             q_refresh = gr.Button("Refresh worklist", elem_id="cur-quality-refresh")
             q_df = gr.Dataframe(_empty(_WORKLIST_COLUMNS), interactive=False, label="quality worklist",
                                 show_label=False, max_height=320, wrap=True, elem_id="cur-quality")
-        desk.matches = matches_view(desk, who, key)  # competitor matches (#20)
+        desk.matches = matches_view(desk, who, key, login)  # competitor matches (#20)
+        if login is not None:
+            for b in (preview_btn, commit_btn, revert_btn):
+                login.gate(b, "edit_graph")
 
     # ------------------------------------------------------------ handlers
     def show(nid: str | None, scope: str = "all"):
@@ -649,20 +664,21 @@ def curate_tab(service: PricingService, *, curator_keys: Collection[str] | None 
             replace, who, key, reason]
 
     def run(dry: bool):
-        def fn(state, act, val, attr, comp, pr, cur, obs, rep, name, k, why, scope):
+        def fn(state, act, val, attr, comp, pr, cur, obs, rep, name, k, why, scope,
+               request: gr.Request):
             st = state or {}
             out = desk.edit(st.get("id"), st.get("version"), act, value=val, attribute=attr,
                             competitor=comp, price=pr, currency=cur, observed_at=obs,
                             replace=bool(rep), who=name, key=k, reason=why, dry_run=dry,
-                            node_type=st.get("type"))
+                            node_type=st.get("type"), user=user_of(login, request))
             if dry or out.audit_id is None:
                 return (out.message, out.impact) + tuple(gr.skip() for _ in view_out)
             viewed = show(out.node, scope)
             return (out.message, out.impact, *viewed)
         return fn
 
-    def on_revert(aid, name, k, why, scope, state):
-        out = desk.revert(aid, who=name, key=k, reason=why)
+    def on_revert(aid, name, k, why, scope, state, request: gr.Request):
+        out = desk.revert(aid, who=name, key=k, reason=why, user=user_of(login, request))
         nid = (state or {}).get("id")
         return out.message, desk.audit(nid if scope == "loaded node" else None)
 
@@ -721,6 +737,7 @@ def curator_keys_of(settings: KeySettings) -> list[str] | None:
     return [k for k, role in settings.api_keys.items() if role == "curator"]
 
 
-def curate_tab_for(settings: KeySettings) -> Callable[[PricingService], CurateDesk]:
-    """``curate_tab`` bound to the server's keys, for ``mount(..., extra_tabs=[...])``."""
-    return partial(curate_tab, curator_keys=curator_keys_of(settings))
+def curate_tab_for(settings: KeySettings, login: UiLogin | None = None
+                   ) -> Callable[[PricingService], CurateDesk]:
+    """``curate_tab`` bound to the server's keys and login, for ``mount(..., extra_tabs=[...])``."""
+    return partial(curate_tab, curator_keys=curator_keys_of(settings), login=login)

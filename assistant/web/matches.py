@@ -27,6 +27,7 @@ import pandas as pd
 
 from assistant.curation import GraphStoreMissing
 from assistant.matching import MatchService, on_curation_worker
+from assistant.web.login import UiLogin, User, user_of
 from graph.curation import CurationError
 
 if TYPE_CHECKING:
@@ -84,8 +85,8 @@ class MatchesDesk:
 
     def decide(self, proposal_id: Any, decision: str | None, *, product: str | None = None,
                who: str | None = None, key: str | None = None, reason: str | None = None,
-               status: str | None = "pending", competitor: str | None = None
-               ) -> tuple[str, pd.DataFrame]:
+               status: str | None = "pending", competitor: str | None = None,
+               user: User | None = None) -> tuple[str, pd.DataFrame]:
         """Apply a curator's decision; returns (message, the refreshed list)."""
         try:
             if proposal_id is None or str(proposal_id).strip() == "":
@@ -96,7 +97,7 @@ class MatchesDesk:
                 raise ValueError(f"Proposal: {proposal_id!r} is not a proposal id.") from None
             if decision not in DECISIONS:
                 raise ValueError("Decision: choose Confirm, Reject or Relink.")
-            actor = self.desk._authorise(who, key, committing=True)
+            actor = self.desk._authorise(who, key, committing=True, user=user)
             why = (reason or "").strip() or None
             if decision == "Relink" and not (product or "").strip():
                 raise ValueError("Relink: give the catalog product id the listing really is.")
@@ -124,15 +125,17 @@ class MatchesDesk:
         return msg, self.queue(status, competitor)
 
 
-def matches_view(desk: CurateDesk, who: gr.Textbox, key: gr.Textbox) -> MatchesDesk:
+def matches_view(desk: CurateDesk, who: gr.Textbox, key: gr.Textbox,
+                 login: UiLogin | None = None) -> MatchesDesk:
     """Render the Matches view (inside the Curate tab; ``who``/``key``: the tab's curator
-    name and key boxes); returns its :class:`MatchesDesk`."""
+    name and key boxes; ``login``: the UI's, when signed-in curators decide); returns its
+    :class:`MatchesDesk`."""
     md = MatchesDesk(desk)
     with gr.Accordion("Competitor matches (review queue)", open=False):
         gr.Markdown("Listings from `pricing match` runs that need a person: pick a row, then "
                     "**Confirm** (same product: the offer is linked), **Reject** (never "
                     "proposed again) or **Relink** to another catalog product. Decisions use "
-                    "the curator name (and key) above and show in the audit trail.")
+                    "the signed-in curator (or the name and key above) and show in the audit trail.")
         with gr.Row():
             m_status = gr.Dropdown(SHOW, value="pending", label="Show", scale=1,
                                    elem_id="cur-match-status")
@@ -162,8 +165,13 @@ def matches_view(desk: CurateDesk, who: gr.Textbox, key: gr.Textbox) -> MatchesD
     m_refresh.click(md.queue, [m_status, m_comp], [m_df], **private)
     m_status.change(md.queue, [m_status, m_comp], [m_df], **private)
     m_df.select(on_pick, None, [m_id], **private)
-    m_go.click(lambda i, d, p, w, k, r, s, c: md.decide(i, d, product=p, who=w, key=k, reason=r,
-                                                        status=s, competitor=c),
+    def on_decide(i, d, p, w, k, r, s, c, request: gr.Request):
+        return md.decide(i, d, product=p, who=w, key=k, reason=r, status=s, competitor=c,
+                         user=user_of(login, request))
+
+    if login is not None:
+        login.gate(m_go, "edit_graph")
+    m_go.click(on_decide,
                [m_id, m_dec, m_prod, who, key, m_reason, m_status, m_comp], [m_msg, m_df],
                **private)
     return md

@@ -31,6 +31,7 @@ from assistant.suggestion import Suggestion, SuggestOptions, WhatIfCurve, WhatIf
 from assistant.suggestion_store import UnknownSuggestion
 from assistant.web.approvals_tab import apply_message
 from assistant.web.feedback import save_feedback
+from assistant.web.login import UiLogin, user_of
 from assistant.web.plots import category_band, comparables_figure, competitors_figure, demand_figure
 from graph.contracts import ProductIn
 
@@ -184,10 +185,11 @@ def demand_panel(service: DemandSource, s: Suggestion, candidate: float | None =
 
 # ----------------------------------------------------------------------------- the tab
 def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int = 20,
-                  pricebook: PriceBook | None = None) -> None:
+                  pricebook: PriceBook | None = None, login: UiLogin | None = None) -> None:
     """Render the Workspace tab (inside a ``gr.Tabs``). k_comparables: comparables fetched
     per suggestion (enough for a distribution). pricebook: the price list the "Apply" button
-    sends the suggestion to (no button without one)."""
+    sends the suggestion to (no button without one); login: whose name the applied price is
+    recorded under (the signed-in user; without a login, ``merchant:ui``)."""
     categories = sorted({str(c) for c in service.products["category_path"].dropna() if str(c).strip()})
     default_currency = service.default_currency
     currencies = CURRENCY_CHOICES if default_currency in CURRENCY_CHOICES else \
@@ -337,5 +339,11 @@ def workspace_tab(service: PricingService, agent: ChatAgent, k_comparables: int 
         ws_down.click(feedback(False), [ws_state, ws_comment], [ws_status, ws_comment],
                       api_visibility="private")
         # applies at once within the approval policy, else queues for the Approvals tab
-        ws_apply.click(lambda sid: apply_message(pricebook, service.store, sid, "merchant:ui"),
-                       [ws_state], [ws_status], api_visibility="private")
+        def apply(sid, request: gr.Request):
+            user = user_of(login, request)
+            if user is not None and not user.may("apply"):
+                return f"⚠ {user.name} ({user.role}) may not apply prices."
+            return apply_message(pricebook, service.store, sid,
+                                 user.actor if user is not None else "merchant:ui")
+
+        ws_apply.click(apply, [ws_state], [ws_status], api_visibility="private")
