@@ -8,6 +8,7 @@ import pytest
 from assistant.matching import (
     CompetitorListing,
     MatchService,
+    MatchSettings,
     catalog_listings,
     read_listings,
     validate_listings,
@@ -36,9 +37,16 @@ def matcher():
     return PairMatcher.load(matcher_dir())
 
 
+# The flow tests pin the automatic-link cut-off: the test matcher's own ">= 98% precision"
+# cut-off comes from a few hundred validation pairs, so it lands anywhere in 0.99-0.999 as
+# the training titles change (the known pair scores 0.997); its calibration is tested in
+# tests/test_matcher.py.
+FLOW = dict(auto_threshold=0.95)
+
+
 @pytest.fixture
 def svc(tmp_path, matcher):
-    with MatchService(store_copy(tmp_path), matcher, cache_dir=cache_dir()) as s:
+    with MatchService(store_copy(tmp_path), matcher, settings=MatchSettings(**FLOW), cache_dir=cache_dir()) as s:
         yield s
 
 
@@ -178,7 +186,7 @@ def test_confirm_relink_and_labels_for_training(svc):
 
 def test_revert_in_the_audit_trail_marks_the_proposal(svc):
     d = svc.run([listing(1, **RED_LISTING)], "ShopX", actor="test").decisions[0]
-    assert d.action == "linked"
+    assert d.action == "linked", (d, svc.auto_threshold)
     Curator(svc.store, actor="alice").revert(d.audit_id, reason="wrong")
     assert svc.sync_reverted() == 1
     assert svc.matches.find(listing_key="id:C1", product_id=RED)[0].status == "reverted"

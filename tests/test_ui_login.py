@@ -166,7 +166,9 @@ def test_each_role_signs_in_and_may_do_what_its_key_may(base, svc, book, waiting
             page.get_by_role("tab", name="Catalog").click()
             page.get_by_text("Upload a catalog (products CSV)").click()
             page.locator("#cat-import input[type=file]").set_input_files(str(upload))
-            expect(page.locator("#cat-import")).to_contain_text("catalog.csv")
+            # the uploaded file's row (its name may render in two spans: "catalog" ".csv")
+            expect(page.locator("#cat-import").get_by_role("cell", name="catalog.csv")
+                   ).to_be_visible(timeout=60_000)
             page.locator("#cat-import-go").click()
             expect(page.locator("#cat-import-msg")).to_contain_text("1 added")
             assert svc.curation.audit(limit=1).entries[0].actor == "curator:carl"
