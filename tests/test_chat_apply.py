@@ -109,6 +109,18 @@ def test_queued_for_approval(agent, catalog_product, tmp_path):
     assert book.current_price(catalog_product["id"]) is None          # nothing applied
 
 
+def test_the_session_names_who_applies_and_may_refuse(agent, catalog_product, tmp_path):
+    book = _book(agent, tmp_path, NEVER)
+    s = _priced(agent, catalog_product["id"])
+    s.not_allowed = "signed in as gone (none), who may not apply prices"
+    r = agent.reply("apply it", s)
+    assert r.intent == "apply" and "may not apply" in r.text and book.approvals("pending") == []
+    s.not_allowed, s.actor = None, "merchant:mia"       # what the Chat tab sets when signed in
+    agent.reply("apply it", s)
+    [a] = book.approvals("pending")
+    assert a.requested_by == "merchant:mia"
+
+
 def test_a_new_product_has_no_price_list_entry(agent, tmp_path):
     book = _book(agent, tmp_path, ALWAYS)
     s = ChatSession()

@@ -220,3 +220,21 @@ def test_handlers_check_the_role_even_when_called_directly(base, svc, book):
         assert book.approval(aid).decided_by == "approver:ann"   # the login, not the typed name
     finally:
         c.close()
+
+
+def test_the_chat_applies_under_the_signed_in_name_and_only_with_a_key_that_may(base, svc, book):
+    """"apply it" in the chat goes to the price book as the signed-in user (not a generic
+    chat actor); a user whose role may not apply is refused and nothing is queued."""
+    pid = sorted(svc.products[svc.products["price"].notna()].index)[2]
+    c = Client(base + "/ui/", auth=("mia", MERCHANT), verbose=False, analytics_enabled=False)
+    try:
+        c.predict(f"price {pid}", api_name="/chat")
+        before = {a.approval_id for a in book.approvals(status=None, limit=1000)}
+        reply = c.predict("apply it", api_name="/chat")
+        after = [a for a in book.approvals(status=None, limit=1000) if a.approval_id not in before]
+        history = book.history(pid) if not after else []
+        assert after or history, reply
+        who = after[0].requested_by if after else history[0].actor
+        assert who == "merchant:mia", reply
+    finally:
+        c.close()

@@ -463,10 +463,13 @@ class ChatAgent:
         price = intent.price
         if price is not None and (not math.isfinite(price) or price <= 0):
             return replies.plain("A price to apply must be above zero.", "apply")
+        if session.not_allowed:
+            return replies.plain("", "apply", facts={"err": session.not_allowed},
+                                 template="I couldn't apply that: {err}.")
         # the reference a reduction is shown against: the lowest price before this change
         before = book.lowest_price(s.product_id)
         try:
-            r = book.apply(s, actor=self.actor, price=price)
+            r = book.apply(s, actor=session.actor or self.actor, price=price)
         except ValueError as exc:
             return replies.plain("", "apply", facts={"err": str(exc)},
                                  template="I couldn't apply that: {err}.")

@@ -43,6 +43,10 @@ class ChatSession:
     messages: list[dict[str, str]] = field(default_factory=list)   # what the chat shows
     suggestion_at: dict[int, str] = field(default_factory=dict)    # message index -> suggestion id
     last_reply: Reply | None = None              # the last reply (for the UI and tests)
+    # who is talking, as history rows name them (e.g. "merchant:ann" when signed in to /ui);
+    # None: the agent's own actor. A non-empty reason in ``not_allowed`` refuses applying.
+    actor: str | None = None
+    not_allowed: str | None = None
 
     def clear_product(self) -> None:
         self.target = None

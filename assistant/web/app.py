@@ -83,7 +83,7 @@ def build_ui(service: PricingService, agent: ChatAgent | None = None,
         if login is not None:
             login.header()
         with gr.Tabs():
-            chat_tab(service, agent)
+            chat_tab(service, agent, login=login)
             workspace_tab(service, agent, k_comparables=k_comparables, pricebook=pricebook,
                           login=login)
             # More tabs (e.g. graph curation: "Curate") render here, after Workspace.

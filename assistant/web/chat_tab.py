@@ -29,6 +29,7 @@ from assistant.web.feedback import save_feedback
 
 if TYPE_CHECKING:
     from assistant.service import PricingService
+    from assistant.web.login import UiLogin
 
 log = logging.getLogger(__name__)
 
@@ -59,20 +60,29 @@ def _session(state: ChatSession | None) -> ChatSession:
     return state if isinstance(state, ChatSession) else ChatSession()
 
 
-def chat_tab(service: PricingService, agent: ChatAgent) -> None:
-    """Render the Chat tab (inside a ``gr.Tabs``)."""
+def chat_tab(service: PricingService, agent: ChatAgent, login: UiLogin | None = None) -> None:
+    """Render the Chat tab (inside a ``gr.Tabs``). login: the signed-in user applies prices
+    through the chat ("apply it") under their own name and only with a key that may apply."""
 
-    def submit(message: str, state: ChatSession | None):
-        session = _session(state)
+    def signed(session: ChatSession, request: gr.Request | None) -> ChatSession:
+        user = login.user(request) if login is not None else None
+        if user is not None:
+            session.actor = user.actor
+            session.not_allowed = None if user.may("apply") else (
+                f"signed in as {user.name} ({user.role}), who may not apply prices")
+        return session
+
+    def submit(message: str, state: ChatSession | None, request: gr.Request):
+        session = signed(_session(state), request)
         text = (message or "").strip()
         if text:
             for _ in chat_turn(agent, text, session):
                 yield session.messages, session, ""
         yield session.messages, session, ""
 
-    def chat(message: str, state: ChatSession | None):
+    def chat(message: str, state: ChatSession | None, request: gr.Request):
         """Send one chat message; answers the assistant's new reply (Markdown), streamed."""
-        session = _session(state)
+        session = signed(_session(state), request)
         text = (message or "").strip()
         if not text:
             yield "Ask about a product: a title, a catalog id, or a follow-up such as *why?*", session
