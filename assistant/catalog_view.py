@@ -24,16 +24,16 @@ approver), ``rejected``, ``suggested`` (not acted on) or ``none`` (no suggestion
 """
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.pricebook import PriceBook
 from assistant.suggestion_store import SuggestionStore
+from graph.contracts import finite_or_none
 
 Sort = Literal["product_id", "-product_id", "change_pct", "-change_pct", "confidence",
                "-confidence", "current_price", "-current_price"]
@@ -166,14 +166,6 @@ FROM v
 _COLUMNS = ", ".join(f for f in CatalogRow.model_fields)
 
 
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 class CatalogView:
     """The catalog with prices, suggestions and statuses: a materialised, indexed read model."""
 
@@ -190,7 +182,7 @@ class CatalogView:
                    *(([None] * len(products)) if s is None else s.tolist() for s in cols.values()))
         con.executemany("INSERT OR REPLACE INTO products VALUES (?, ?, ?, ?, ?)",
                         ((pid, None if t is None else str(t), None if c is None else str(c),
-                          _num(cost), _num(price)) for pid, t, c, cost, price in rows))
+                          finite_or_none(cost), finite_or_none(price)) for pid, t, c, cost, price in rows))
         self._book = book is not None
         if book is not None:
             # read-side: the book's own connections write; uri mode=ro keeps this one reading
@@ -227,12 +219,12 @@ class CatalogView:
                 self._cursor = cursor
                 if not body.get("product_id"):
                     continue
-                comps = [_num(c.get("price")) for c in (body.get("evidence") or {}).get("competitors", [])]
+                comps = [finite_or_none(c.get("price")) for c in (body.get("evidence") or {}).get("competitors", [])]
                 comps = [c for c in comps if c]
                 interval = body.get("interval") or {}
-                rows.append((body["product_id"], body["suggestion_id"], _num(body.get("recommended_price")),
-                             _num(body.get("confidence")), min(comps) if comps else None, len(comps),
-                             _num(interval.get("low")), _num(interval.get("high")),
+                rows.append((body["product_id"], body["suggestion_id"], finite_or_none(body.get("recommended_price")),
+                             finite_or_none(body.get("confidence")), min(comps) if comps else None, len(comps),
+                             finite_or_none(interval.get("low")), finite_or_none(interval.get("high")),
                              bool(body.get("abstain"))))
             self._con.executemany("INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             if mark:

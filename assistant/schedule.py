@@ -61,6 +61,7 @@ from assistant.alerts import Alert, AlertLog, AlertSink, LogSink
 from assistant.guardrails import GuardrailPolicy
 from assistant.price_alerts import AlertRules, PriceContext, price_alerts, read_map_prices
 from assistant.suggestion import Suggestion, SuggestOptions
+from graph.contracts import finite_or_none
 from graph.schema import now_iso
 
 if TYPE_CHECKING:
@@ -259,8 +260,8 @@ class JobRunner:
         cost = catalog = None
         products = self.service.products
         if pid and pid in products.index:
-            catalog = _num(products.at[pid, "price"]) if "price" in products else None
-            cost = _num(products.at[pid, "cost"]) if "cost" in products else None
+            catalog = finite_or_none(products.at[pid, "price"]) if "price" in products else None
+            cost = finite_or_none(products.at[pid, "cost"]) if "cost" in products else None
         if applied is not None:
             ours, source = applied, "price list"
         else:
@@ -407,14 +408,6 @@ def build_scheduler(config: ScheduleConfig, runner: JobRunner,
 
     sched.add_listener(on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     return sched
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if v == v and v not in (float("inf"), float("-inf")) else None
 
 
 __all__ = ["JobSpec", "ScheduleConfig", "JobRunner", "RunResult", "build_scheduler",

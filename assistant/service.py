@@ -54,7 +54,7 @@ from assistant.suggestion import (
 )
 from assistant.suggestion_cache import SuggestionCache
 from assistant.suggestion_store import SuggestionStore
-from graph.contracts import ProductIn
+from graph.contracts import ProductIn, finite_or_none
 from graph.db import normalize, store_exists
 from graph.linking import BrandLinker, Link, category_from_neighbours
 from graph.products import product_table
@@ -75,14 +75,6 @@ class _Resolved:
     cost: float | None
     currency: str
     links: list[Link] = field(default_factory=list)  # brand / category inferred for new products
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 class PricingService:
@@ -231,7 +223,7 @@ class PricingService:
         when no demand model is loaded or the product has no usable history; ValueError for a
         price that is not a positive number."""
         advisor, row = self._demand_for(product_id)
-        cost = cost if cost is not None else _num(row.get("cost"))
+        cost = cost if cost is not None else finite_or_none(row.get("cost"))
         out = advisor.what_if(product_id, price, cost)
         return WhatIfResult(**out, currency=_plain(row.get("currency")), cost=cost)
 
@@ -240,7 +232,7 @@ class PricingService:
         """``what_if`` at ``n`` evenly spaced prices from ``lo`` to ``hi`` (default: the
         prices the product sold at, widened by the advisor's margin). Same errors as what_if."""
         advisor, row = self._demand_for(product_id)
-        cost = cost if cost is not None else _num(row.get("cost"))
+        cost = cost if cost is not None else finite_or_none(row.get("cost"))
         points = advisor.curve(product_id, lo, hi, n, cost)
         return WhatIfCurve(product_id=product_id, currency=_plain(row.get("currency")), cost=cost,
                            elasticity=advisor.describe(product_id),
@@ -260,7 +252,7 @@ class PricingService:
                                        "brand", "rating", "rating_count", "currency")}
             rec = {k: (None if pd.isna(v) else v) for k, v in rec.items()}
             rec["reviews"] = list(row["review_texts"] or [])
-            return _Resolved(target, rec, _num(row["price"]), _num(row.get("cost")),
+            return _Resolved(target, rec, finite_or_none(row["price"]), finite_or_none(row.get("cost")),
                              rec.get("currency") or self.default_currency)
         p = target if isinstance(target, ProductIn) else ProductIn.model_validate(target)
         rec = p.model_dump(exclude={"price", "cost"})
@@ -512,7 +504,7 @@ def _group(stats: Mapping[str, Any] | None, name: str | None) -> GroupStats | No
         return None
     depth = stats.get("depth")
     label = stats.get("level_path") or ("all products" if depth == 0 else name)
-    return GroupStats(name=str(label), median=_num(stats.get("median")),
-                      p25=_num(stats.get("p25")), p75=_num(stats.get("p75")),
+    return GroupStats(name=str(label), median=finite_or_none(stats.get("median")),
+                      p25=finite_or_none(stats.get("p25")), p75=finite_or_none(stats.get("p75")),
                       n=int(stats.get("n") or 0), level=depth if isinstance(depth, int) else None)
 

@@ -52,7 +52,7 @@ class SuggestionCache:
         self.max_items = max_items
         self._lru: LRUCache = LRUCache(maxsize=max(1, max_items))
         self._lock = threading.Lock()
-        self._stats = CacheStats()
+        self._hits = self._misses = self._generation = 0
 
     def get(self, product_id: str, options: SuggestOptions) -> Suggestion | None:
         key = cache_key(product_id, options)
@@ -61,9 +61,9 @@ class SuggestionCache:
         with self._lock:
             s = self._lru.get(key)
             if s is None:
-                self._stats.misses += 1
+                self._misses += 1
                 return None
-            self._stats.hits += 1
+            self._hits += 1
         # a deep copy: callers may annotate their suggestion without touching the cached one
         return s.model_copy(deep=True, update={"suggestion_id": uuid.uuid4().hex,
                                                "created_at": now_iso()})
@@ -76,23 +76,22 @@ class SuggestionCache:
         if key is None or self.max_items <= 0:
             return
         with self._lock:
-            if generation is not None and generation != self._stats.generation:
+            if generation is not None and generation != self._generation:
                 return
             self._lru[key] = s.model_copy(deep=True)
 
     @property
     def generation(self) -> int:
-        return self._stats.generation
+        return self._generation
 
     def clear(self) -> None:
         with self._lock:
             self._lru.clear()
-            self._stats.generation += 1
+            self._generation += 1
 
     def stats(self) -> CacheStats:
         with self._lock:
-            return CacheStats(self._stats.hits, self._stats.misses, len(self._lru),
-                              self._stats.generation)
+            return CacheStats(self._hits, self._misses, len(self._lru), self._generation)
 
     def warm(self, product_ids: Sequence[str], options: SuggestOptions,
              compute: Callable[[Sequence[str], SuggestOptions], Sequence[Suggestion | Exception]],

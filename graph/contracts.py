@@ -13,6 +13,7 @@ nothing is dropped silently.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -92,6 +93,16 @@ TEXT_LIMITS: dict[str, dict[str, int]] = {
 }
 MULTILINE = frozenset({"description", "text"})
 ID_FIELDS = frozenset({"product_id", "review_id"})
+
+
+def finite_or_none(x: Any) -> float | None:
+    """``x`` as a finite float, or None for anything that is not one (None, text, NaN, inf):
+    how stored and tabular values (pandas cells, JSON attributes) are read as numbers."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def clean_text(value: Any) -> Any:

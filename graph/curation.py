@@ -62,7 +62,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import math
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -89,7 +88,7 @@ from graph.audit import (
     same_image,
     write_entry,
 )
-from graph.contracts import MAX_NAME_LENGTH, MAX_PATH_LENGTH, Rejection, text_problem
+from graph.contracts import MAX_NAME_LENGTH, MAX_PATH_LENGTH, Rejection, finite_or_none, text_problem
 from graph.curation_tx import (  # noqa: F401 - the errors are part of this API
     _BULK_OPS,
     _MAX_LISTED,
@@ -1262,7 +1261,7 @@ class Curator:
                 pa = dict(price_fn([i for i in ids if f"{P}:{i}" in g], g) or {})
                 apply_changes(g, nodes, edges, forward=False)
                 forward = False
-                prices = {i: [_py(pb.get(i)), _py(pa.get(i))] for i in ids}
+                prices = {i: [finite_or_none(pb.get(i)), finite_or_none(pa.get(i))] for i in ids}
         finally:
             if forward:
                 apply_changes(g, nodes, edges, forward=False)
@@ -1286,20 +1285,12 @@ def _feature_diff(ids: list[str], before, after) -> dict[str, dict[str, list]]:
     diff = ~(both_nan | close)
     out: dict[str, dict[str, list]] = {}
     for i in np.flatnonzero(diff.any(axis=1) | (in_b != in_a)):
-        row = {cols[j]: [_py(bv[i, j]) if in_b[i] else None, _py(av[i, j]) if in_a[i] else None]
+        row = {cols[j]: [finite_or_none(bv[i, j]) if in_b[i] else None, finite_or_none(av[i, j]) if in_a[i] else None]
                for j in np.flatnonzero(diff[i])}
         out[_catalog_id(ids[i])] = row
     return out
 
 
-def _py(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _read_rows(source: Any) -> tuple[str, list[dict]]:
