@@ -4,7 +4,7 @@ Use::
 
     from assistant.matching import MatchService, read_listings
     listings, rejected = read_listings("flipkart.csv", default_currency="INR")
-    with MatchService("runs/graph.sqlite", "runs/matcher") as svc:
+    with MatchService("runs/graph.sqlite", "runs/matcher") as svc:   # or a postgresql:// URL
         report = svc.run(listings, competitor="Flipkart", actor="cli")
         report.counts                      # {"linked": .., "queued": .., "dropped": .., ...}
         q = svc.queue()                    # pending proposals, best first
@@ -133,7 +133,8 @@ class MatchService:
 
     Parameters
     ----------
-    store: a GraphStore or the path of its SQLite file.
+    store: a GraphStore or its location (a SQLite path or a ``postgresql://`` URL: the
+        proposals and labels live next to the graph on either backend).
     matcher: a fitted :class:`models.matcher.PairMatcher` or the folder of a saved one (only
         runs need it; confirm / reject / relink work without).
     settings: decision thresholds.

@@ -4,13 +4,16 @@ Use::
 
     from graph.migrate import migrate_graph, copy_rows
     counts = migrate_graph("runs/graph.sqlite", "postgresql://pricing@db-host/pricing")
-    # {"nodes": 13956, "edges": 19714, "audit": 12, "meta": 3}; ``pricing db migrate`` runs it
+    # {"nodes": 13956, "edges": 19714, "audit": 12, "match_proposals": 40, "match_labels": 9,
+    #  "meta": 3}; ``pricing db migrate`` runs it
 
 Unlike ``load`` + ``save`` this keeps everything curation depends on: node versions (the
 optimistic locks curators hold), edge ids, provenance and timestamps, the audit trail with its
-ids and revert links, and the graph version. The source is read in one snapshot; the target
-is written in one transaction (all or nothing) and must be empty: a migration never merges
-two stores. Edge keys must be strings for a PostgreSQL target (see :mod:`graph.store`).
+ids and revert links, the graph version, and competitor matching's proposals (with their ids
+and the audit ids of their links) and curator labels (:mod:`graph.match_store`). The source
+is read in one snapshot; the target is written in one transaction (all or nothing) and must
+be empty: a migration never merges two stores. Edge keys must be strings for a PostgreSQL
+target (see :mod:`graph.store`).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Any
 
 from graph.audit import ensure_audit_schema
 from graph.db import Connection, describe, is_postgres, normalize, store_exists
+from graph.match_store import ensure_match_schema
 from graph.store import GraphStore
 
 _NODE_COLS = ("id", "type", "name", "attrs", "provenance", "updated_at", "version")
@@ -27,6 +31,13 @@ _EDGE_COLS = ("id", "src", "dst", "key", "type", "attrs", "provenance", "updated
 _AUDIT_COLS = ("id", "at", "actor", "op", "params", "before", "after", "reason", "reverts",
                "reverted_by")
 _META_KEYS = ("graph", "graph_version", "graph_base")
+_MATCH_TABLES = {  # table: (columns, order)
+    "match_proposals": (("id", "run_id", "competitor", "listing_key", "listing", "product_id",
+                         "score", "rank", "features", "status", "decided_by", "decided_at",
+                         "audit_id", "reason", "created_at"), "id"),
+    "match_labels": (("competitor", "listing_key", "product_id", "label", "listing", "product",
+                      "actor", "at", "proposal_id"), "competitor, listing_key, product_id"),
+}
 
 
 class MigrationError(RuntimeError):
@@ -76,13 +87,16 @@ def migrate_graph(source: str | Path, target: str | Path) -> dict[str, int]:
     if not store_exists(source):
         raise MigrationError(f"no graph store at {describe(source)}")
     with GraphStore(source) as src, GraphStore(target) as dst:
-        ensure_audit_schema(src.conn)
-        ensure_audit_schema(dst.conn)
+        for st in (src, dst):
+            ensure_audit_schema(st.conn)
+            ensure_match_schema(st.conn)
         n_dst = dst.counts()
         has = dst.conn.execute("SELECT count(*) FROM audit").fetchone()[0]
-        if n_dst["nodes"] or n_dst["edges"] or has:
+        props = dst.conn.execute("SELECT count(*) FROM match_proposals").fetchone()[0]
+        if n_dst["nodes"] or n_dst["edges"] or has or props:
             raise MigrationError(f"{describe(target)} already holds a graph ({n_dst['nodes']} "
-                                 f"nodes, {has} audit entries): migrate into an empty store")
+                                 f"nodes, {has} audit entries, {props} match proposals): "
+                                 f"migrate into an empty store")
         src.conn.execute("BEGIN")  # one snapshot of the source
         dst.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -99,6 +113,8 @@ def migrate_graph(source: str | Path, target: str | Path) -> dict[str, int]:
             dst.conn.executemany("UPDATE audit SET reverted_by=? WHERE id=?",
                                  [(r[-1], r[0]) for r in rows if r[-1] is not None])
             out["audit"] = len(rows)
+            for table, (cols, order) in _MATCH_TABLES.items():
+                out[table] = copy_rows(src.conn, dst.conn, table, cols, order)
             meta = dict(src.conn.execute("SELECT key, value FROM meta").fetchall())
             out["meta"] = 0
             for key in _META_KEYS:
@@ -106,7 +122,7 @@ def migrate_graph(source: str | Path, target: str | Path) -> dict[str, int]:
                     dst.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                      (key, meta[key]))
                     out["meta"] += 1
-            for table in ("edges", "audit"):
+            for table in ("edges", "audit", "match_proposals"):
                 reset_identity(dst.conn, table)
             reset_identity(dst.conn, "nodes", "seq")
             dst.conn.execute("COMMIT")

@@ -5,7 +5,8 @@ Built once per test session (``functools.cache``) in a temporary folder: the dem
 in a SQLite graph store, and a :class:`models.matcher.PairMatcher` trained like the real one:
 labelled pairs (``tests/data/walmart_amazon_sample``, 800 Walmart–Amazon pairs shipped with
 the tests, so they run without ``../shared``) plus synthetic pairs from that catalog. Tests
-that write copy the store first (:func:`store_copy`).
+that write copy the store first (:func:`store_copy`: a SQLite file, or into a PostgreSQL
+database).
 """
 from __future__ import annotations
 
@@ -52,8 +53,15 @@ def matcher_dir() -> Path:
     return out
 
 
-def store_copy(directory: Path) -> Path:
-    """A private copy of the catalog store (tests that link offers edit it)."""
+def store_copy(directory: Path, location: str | None = None) -> Path | str:
+    """A private copy of the catalog store (tests that link offers edit it): a SQLite file in
+    ``directory``, or the graph saved into the PostgreSQL database ``location`` (a URL)."""
+    if location is not None:
+        from graph.store import GraphStore
+
+        with GraphStore(catalog_db()) as src, GraphStore(location) as dst:
+            dst.save(src.load())
+        return location
     db = Path(directory) / "graph.sqlite"
     shutil.copy(catalog_db(), db)
     return db

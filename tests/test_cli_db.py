@@ -12,6 +12,7 @@ from assistant.cli.main import app
 from assistant.suggestion_store import FeedbackIn, SuggestionStore
 from graph.curation import Curator
 from graph.io import graph_diff
+from graph.match_store import MatchStore, Proposal
 from graph.store import GraphStore
 from tests.test_curation import small_graph
 from tests.test_suggestion_store import _suggestion
@@ -33,6 +34,13 @@ def test_migrate_to_postgres_and_back_keeps_graph_history_and_suggestions(tmp_pa
     before = _history(src)
     with GraphStore(src) as store:
         g, v = store.load(), store.version()
+        ms = MatchStore(store.conn)      # competitor matching's proposals and labels too
+        p1 = ms.upsert(Proposal("r1", "ShopX", "id:1", {"title": "Mouse"}, "f", 0.97, 1,
+                                {"code_shared": 1.5}, "linked", audit_id=2))
+        ms.upsert(Proposal("r1", "ShopX", "id:2", {"title": "Kettle"}, "g", 0.6, 1))
+        ms.add_label("ShopX", "id:1", "f", 1, listing={"title": "Mouse"}, product={"t": 1},
+                     actor="alice", proposal_id=p1)
+        proposals, labels = ms.find(), ms.labels()
     sugg = SuggestionStore(tmp_path / "s.sqlite")
     sugg.add_suggestion(_suggestion("x1"))
     sugg.add_feedback(FeedbackIn(suggestion_id="x1", verdict="accepted"))
@@ -50,6 +58,10 @@ def test_migrate_to_postgres_and_back_keeps_graph_history_and_suggestions(tmp_pa
         # curation goes on where it stopped: the next audit id and an optimistic lock
         r = cur.add_brand("Zed", expected=None)
         assert r.audit_id == 4
+    with GraphStore(pg_url) as store:
+        ms = MatchStore(store.conn)
+        assert ms.find() == proposals and ms.labels() == labels
+        assert ms.upsert(Proposal("r2", "ShopX", "id:3", {}, "f", 0.5, 1)) == p1 + 2
     assert SuggestionStore(pg_url).feedback_for("x1")[0].verdict == "accepted"
 
     # a target that holds a graph is refused, and keeps what it had

@@ -2,7 +2,8 @@
 
 Proposals are put in a COPY of the tiny model's graph store directly (what a ``pricing
 match`` run leaves for curators), so no matcher is trained here; decisions go through the
-service's curation worker and must show up in the live service at once.
+service's curation worker and must show up in the live service at once. The module runs on
+both backends: the graph store a SQLite file, then a PostgreSQL database (``backend``).
 """
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def listing(title: str, price: float) -> dict:
 
 
 @pytest.fixture(scope="module")
-def svc(tiny_service, tmp_path_factory) -> PricingService:
-    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("match_api"))
+def svc(tiny_service, tmp_path_factory, backend_location) -> PricingService:
+    return service_on_store_copy(tiny_service, tmp_path_factory.mktemp("match_api"),
+                                 location=backend_location)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +79,11 @@ def test_queue_confirm_reject_relink_over_http(base_url, svc, pids):
         done = r.json()
         assert done["status"] == "confirmed" and done["audit_id"] and \
             done["decided_by"] == "curator:cura"
-        # the live service serves the new offer at once
+        # the live service serves the new offer at once, in the product's suggestion too
         assert [(o.competitor, o.price) for o in svc.competitors(pids[0])] == [("ShopY", 111.0)]
+        s = m.post("/v1/suggestions", json={"product_id": pids[0], "explain": False}).json()
+        assert [(o["competitor"], o["price"]) for o in s["evidence"]["competitors"]] == [
+            ("ShopY", 111.0)]
         other = find(c.get("/v1/graph/matches", params={"status": "superseded"}).json()["items"],
                      "id:A", pids[1])
         assert other["status"] == "superseded"

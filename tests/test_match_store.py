@@ -1,4 +1,5 @@
-"""Match proposals and curator labels in the graph store's SQLite file."""
+"""Match proposals and curator labels in the graph store: every test runs on a SQLite file and
+on a throwaway PostgreSQL database (the ``store_location`` fixture, tests/conftest.py)."""
 from __future__ import annotations
 
 import sqlite3
@@ -10,8 +11,8 @@ from graph.store import GraphStore
 
 
 @pytest.fixture
-def ms(tmp_path):
-    with GraphStore(tmp_path / "g.sqlite") as st:
+def ms(store_location):
+    with GraphStore(store_location) as st:
         yield MatchStore(st.conn)
 
 
@@ -72,3 +73,19 @@ def test_labels_and_rejections(ms):
         ms.add_label("ShopX", "id:1", "P1", 2, listing={}, product={}, actor="x")
     with pytest.raises(sqlite3.IntegrityError):
         ms.conn.execute("INSERT INTO match_labels VALUES ('a','b','c',5,'{}','{}','x','t',NULL)")
+
+
+def test_tables_come_from_one_definition(store_location):
+    with GraphStore(store_location) as st:
+        MatchStore(st.conn)
+        MatchStore(st.conn)                       # a second open finds them: no error
+        names = {r[0] for r in st.conn.execute("SELECT name FROM sqlite_master")}
+        assert {"match_proposals", "match_labels", "match_proposals_status",
+                "match_proposals_listing"} <= names
+        ms = MatchStore(st.conn)
+        a = ms.upsert(prop("P1", 0.123456789012))
+        assert ms.get(a).score == 0.123456789012  # 8-byte floats on both backends
+        assert ms.upsert(prop("P2")) == a + 1     # ids count up from the first
+    # the tables stay with the store: a new connection reads what the first wrote
+    with GraphStore(store_location) as st:
+        assert [p.product_id for p in MatchStore(st.conn).queue()] == ["P2", "P1"]

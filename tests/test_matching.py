@@ -1,4 +1,7 @@
-"""Matching service: per-row listing errors, link / queue / drop, curator verdicts, revert."""
+"""Matching service: per-row listing errors, link / queue / drop, curator verdicts, revert.
+
+The tests on a store (``svc``, and the suggestion-evidence test) run on a SQLite file and on
+a throwaway PostgreSQL database (tests/conftest.py's ``pg_url``)."""
 from __future__ import annotations
 
 import json
@@ -44,9 +47,11 @@ def matcher():
 FLOW = dict(auto_threshold=0.95)
 
 
-@pytest.fixture
-def svc(tmp_path, matcher):
-    with MatchService(store_copy(tmp_path), matcher, settings=MatchSettings(**FLOW), cache_dir=cache_dir()) as s:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def svc(request, tmp_path, matcher):
+    pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    with MatchService(store_copy(tmp_path, pg), matcher, settings=MatchSettings(**FLOW),
+                      cache_dir=cache_dir()) as s:
         yield s
 
 
@@ -206,26 +211,37 @@ def test_bad_competitor_name_and_no_matcher(tmp_path):
             s.run([listing()], "  ")
 
 
-def test_revert_removes_the_offer_and_its_effect_on_suggestions(tiny_service, tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_revert_removes_the_offer_and_its_effect_on_suggestions(tiny_service, tmp_path, backend,
+                                                               request):
+    """Queue -> a curator's confirm -> the offer is in the product's competitor evidence;
+    a reject of another pair leaves its product alone; a revert takes the offer out again."""
     from tests.conftest import service_on_store_copy
 
-    service = service_on_store_copy(tiny_service, tmp_path)
-    pid = next(i for i in service.products.index
-               if not service.competitors(i) and service.products.loc[i, "currency"] == "INR")
+    pg = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    service = service_on_store_copy(tiny_service, tmp_path, location=pg)
+    pid, other = [i for i in service.products.index
+                  if not service.competitors(i) and service.products.loc[i, "currency"] == "INR"][:2]
     opts = SuggestOptions(explain=False)
     before = service.suggest(pid, opts)
     with MatchService(service.graph_db) as ms:
         from graph.match_store import Proposal
 
-        prop = ms.matches.upsert(Proposal("r", "ShopX", "id:Z", {
-            "title": "t", "price": 1.0, "currency": "INR", "observed_at": "2023-03-01",
-            "url": None}, pid, 0.9, 1))
-        done = ms.confirm(prop, actor="alice")
+        listing = {"title": "t", "price": 1.0, "currency": "INR", "observed_at": "2023-03-01",
+                   "url": None}
+        ms.matches.upsert(Proposal("r", "ShopX", "id:Y", listing, other, 0.8, 1))
+        ms.matches.upsert(Proposal("r", "ShopX", "id:Z", listing, pid, 0.9, 1))
+        queue = ms.queue("ShopX")
+        assert [(p.product_id, p.status) for p in queue] == [(pid, "pending"), (other, "pending")]
+        done = ms.confirm(queue[0].id, actor="alice")
+        assert ms.reject(queue[1].id, actor="alice").status == "rejected"
+        assert ms.matches.is_rejected("ShopX", "id:Y", other)
     with GraphStore(service.graph_db) as st:
         service.refresh_graph(st.load())
     linked = service.suggest(pid, opts)
     assert [o.competitor for o in service.competitors(pid)] == ["ShopX"]
     assert [o.price for o in linked.evidence.competitors] == [1.0]
+    assert service.competitors(other) == []
     Curator(service.graph_db, actor="alice").revert(done.audit_id)
     with GraphStore(service.graph_db) as st:
         service.refresh_graph(st.load())

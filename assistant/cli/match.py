@@ -9,6 +9,7 @@ Run::
     pricing matches confirm 12 --actor alice           # same product: the offer is linked
     pricing matches reject 13 --actor alice            # not the same: never proposed again
     pricing matches relink 14 B07JW9H4J1 --actor alice
+    pricing matches queue --db postgresql://pricing@db-host/pricing   # any store: --db URL
 
 ``pricing match`` validates every row (bad rows are listed with row, field and reason, and
 written to ``--report``; the good rows still run), links confident matches as competitor
@@ -24,24 +25,25 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from assistant.cli.stores import GRAPH_DB_HELP, existing_store
+
 console = Console()
-DEFAULT_DB = Path("runs/graph.sqlite")
+DEFAULT_DB = "runs/graph.sqlite"
 DEFAULT_MATCHER = Path("runs/matcher")
 DEFAULT_CACHE = Path("runs/cache")
 matches_app = typer.Typer(add_completion=False, no_args_is_help=True,
                           help="Train the matcher and work the review queue.")
 
 
-def _need_db(db: Path) -> None:
-    if not db.is_file():
-        console.print(f"[red]error:[/red] {db}: no graph store; run `pricing ingest` first")
-        raise typer.Exit(2)
+def _need_db(db: str) -> str | Path:
+    """The graph store's location (a SQLite path or a PostgreSQL URL); exit 2 without one."""
+    return existing_store(db, console, code=2)
 
 
 def match(
     listings: Path = typer.Argument(..., help="competitor listings: CSV, JSON lines or Parquet"),
     competitor: str = typer.Option(..., "--competitor", help="the competitor's name"),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help="graph store to link offers in"),
+    db: str = typer.Option(DEFAULT_DB, "--db", help=f"{GRAPH_DB_HELP} to link offers in"),
     matcher: Path = typer.Option(DEFAULT_MATCHER, "--matcher", help="trained matcher folder"),
     currency: str | None = typer.Option(None, "--currency",
                                         help="ISO code for rows without a currency"),
@@ -60,9 +62,10 @@ def match(
 ) -> None:
     """Match a competitor's listings to catalog products; link, queue or drop each."""
     from assistant.matching import MatchService, MatchSettings, read_listings
+    from graph.db import describe
     from graph.loader import write_rejections
 
-    _need_db(db)
+    loc = _need_db(db)
     if not (matcher / "matcher.json").is_file():
         console.print(f"[red]error:[/red] {matcher}: no trained matcher; run "
                       f"`pricing matches train --out {matcher}` first")
@@ -80,7 +83,7 @@ def match(
     settings = MatchSettings(auto_threshold=auto, review_threshold=review)
     with console.status("matching ...") as status:
         status.update("loading the matcher and indexing the catalog ...")
-        with MatchService(db, matcher, settings=settings, cache_dir=cache_dir) as svc:
+        with MatchService(loc, matcher, settings=settings, cache_dir=cache_dir) as svc:
             try:
                 res = svc.run(rows, competitor, actor=actor, rejected_rows=rejected,
                               dry_run=dry_run)
@@ -99,7 +102,7 @@ def match(
     console.print(t)
     console.print(f"time: {res.seconds}  run id: {res.run_id}")
     if res.counts.get("queued"):
-        console.print(f"review them: pricing matches queue --db {db}")
+        console.print(f"review them: pricing matches queue --db {describe(loc)}")
 
 
 @matches_app.command("train")
@@ -108,8 +111,8 @@ def train(
     pairs: list[Path] = typer.Option([], "--pairs",
                                      help="labelled pair folder (pairs.csv + two listing "
                                           "files); repeat for several"),
-    db: Path | None = typer.Option(None, "--db",
-                                   help="graph store: its curator labels train too"),
+    db: str | None = typer.Option(None, "--db",
+                                  help=f"{GRAPH_DB_HELP}: its curator labels train too"),
     synthetic: int = typer.Option(0, "--synthetic", min=0,
                                   help="synthetic pairs from this many catalog products "
                                        "(needs --db)"),
@@ -118,12 +121,11 @@ def train(
     """Train the pair scorer and its thresholds."""
     from assistant.matching import train_matcher
 
-    if db is not None:
-        _need_db(db)
-    if synthetic and db is None:
+    loc = _need_db(db) if db is not None else None
+    if synthetic and loc is None:
         raise typer.BadParameter("--synthetic needs --db (the catalog to draw from)")
     try:
-        m = train_matcher(out, pair_folders=pairs, db=db, synthetic=synthetic,
+        m = train_matcher(out, pair_folders=pairs, db=loc, synthetic=synthetic,
                           cache_dir=cache_dir, log=console.print)
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -133,15 +135,14 @@ def train(
 
 
 @matches_app.command("queue")
-def queue(db: Path = typer.Option(DEFAULT_DB, "--db"),
+def queue(db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP),
           competitor: str | None = typer.Option(None, "--competitor"),
           limit: int = typer.Option(20, "--limit", min=1),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Pending proposals, highest score first."""
     from assistant.matching import MatchService
 
-    _need_db(db)
-    with MatchService(db) as svc:
+    with MatchService(_need_db(db)) as svc:
         items = svc.queue(competitor, limit=limit)
         counts = svc.matches.counts(competitor)
     if as_json:
@@ -158,13 +159,12 @@ def queue(db: Path = typer.Option(DEFAULT_DB, "--db"),
     console.print(t)
 
 
-def _decide(kind: str, proposal: int, db: Path, actor: str, reason: str | None,
+def _decide(kind: str, proposal: int, db: str, actor: str, reason: str | None,
             product: str | None = None) -> None:
     from assistant.matching import MatchService
     from graph.curation import CurationError
 
-    _need_db(db)
-    with MatchService(db) as svc:
+    with MatchService(_need_db(db)) as svc:
         try:
             if kind == "confirm":
                 p = svc.confirm(proposal, actor=actor, reason=reason)
@@ -184,7 +184,7 @@ def _decide(kind: str, proposal: int, db: Path, actor: str, reason: str | None,
 
 @matches_app.command("confirm")
 def confirm(proposal: int = typer.Argument(..., help="proposal id (see `queue`)"),
-            db: Path = typer.Option(DEFAULT_DB, "--db"),
+            db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP),
             actor: str = typer.Option(..., "--actor", help="your name (audit trail)"),
             reason: str | None = typer.Option(None, "--reason")) -> None:
     """Same product: link the offer and keep the pair as a training label."""
@@ -192,7 +192,8 @@ def confirm(proposal: int = typer.Argument(..., help="proposal id (see `queue`)"
 
 
 @matches_app.command("reject")
-def reject(proposal: int = typer.Argument(...), db: Path = typer.Option(DEFAULT_DB, "--db"),
+def reject(proposal: int = typer.Argument(...),
+           db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP),
            actor: str = typer.Option(..., "--actor"),
            reason: str | None = typer.Option(None, "--reason")) -> None:
     """Not the same product: never proposed again (an existing link is removed)."""
@@ -202,7 +203,8 @@ def reject(proposal: int = typer.Argument(...), db: Path = typer.Option(DEFAULT_
 @matches_app.command("relink")
 def relink(proposal: int = typer.Argument(...),
            product: str = typer.Argument(..., help="the catalog product id it really is"),
-           db: Path = typer.Option(DEFAULT_DB, "--db"), actor: str = typer.Option(..., "--actor"),
+           db: str = typer.Option(DEFAULT_DB, "--db", help=GRAPH_DB_HELP),
+           actor: str = typer.Option(..., "--actor"),
            reason: str | None = typer.Option(None, "--reason")) -> None:
     """The listing is another catalog product: link that one instead."""
     _decide("relink", proposal, db, actor, reason, product)
