@@ -4,8 +4,10 @@
     app = build_server(service, settings)          # FastAPI app; uvicorn.run(app, ...)
 
 With keys, the UI asks for a login against the same keys (:mod:`assistant.web.login`: the
-key's name and the key; its role decides what the tabs allow); without keys it is served
-only when ``settings.auth_disabled`` (``pricing serve --no-auth``) — else ValueError.
+key's name and the key; its role decides what the tabs allow), behind a limit on failed
+sign-ins per client address and user name (``login_limit``, :mod:`assistant.web.login_limit`);
+without keys it is served only when ``settings.auth_disabled`` (``pricing serve --no-auth``)
+— else ValueError.
 
 ``http`` and ``web`` never import each other (nor does ``cli`` import either): this module is
 the one place that puts the API and the UI on one port, so ``pricing serve`` and the tests
@@ -21,11 +23,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from assistant.http.app import ApiSettings, create_app
+from assistant.settings import LoginLimit
 from assistant.web.app import mount
 from assistant.web.approvals_tab import approvals_tab_for
 from assistant.web.catalog_tab import catalog_tab_for
 from assistant.web.curate import curate_tab_for
 from assistant.web.login import UiLogin
+from assistant.web.login_limit import LoginLimiter, guard_login
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -35,14 +39,22 @@ if TYPE_CHECKING:
 
 
 def build_server(service: PricingService, settings: ApiSettings, *, ui: bool = True,
-                 ui_path: str = "/ui", pricebook: PriceBook | None = None) -> FastAPI:
+                 ui_path: str = "/ui", pricebook: PriceBook | None = None,
+                 login_limit: LoginLimit | None = None) -> FastAPI:
     """The API for ``service`` under ``settings``; with ``ui``, the Gradio app at ``ui_path``;
-    ``pricebook``: the price list that applied suggestions go to (apply, history, approvals).
+    ``pricebook``: the price list that applied suggestions go to (apply, history, approvals);
+    ``login_limit``: failed UI sign-ins allowed per address / user name (default 5 in 15
+    minutes; ``Settings.login_limit`` reads PRICING_LOGIN_*).
     Raises ValueError for a UI with neither keys nor ``auth_disabled``."""
     # Before anything starts: a UI nobody can sign in to (and that is not meant to be open)
     # is refused.
-    login = UiLogin(settings) if ui else None
+    limiter = (LoginLimiter(login_limit or LoginLimit()) if ui and not settings.auth_disabled
+               else None)
+    login = UiLogin(settings, notice=limiter.notice if limiter else "") if ui else None
     app = create_app(service, settings, pricebook=pricebook)
+    if limiter is not None and login is not None:
+        # Gradio's auth callable never sees the request: the limit guards its login route
+        guard_login(app, ui_path, limiter, hide=login.is_key)
     if ui:
         # Signed in, the key's role decides: curators edit the graph (Curate tab, catalog
         # upload), approvers decide the queue; without auth the tabs ask for a name.

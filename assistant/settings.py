@@ -12,6 +12,7 @@ paths and objects, never "env" sentinels (DESIGN.md, "Settings at the edge").
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +23,22 @@ if TYPE_CHECKING:
     from assistant.pricebook import PriceBook
 
 LLMBackend = Literal["local", "openai", "fake", "none"]
+LOGIN_MAX_FAILURES = 5
+LOGIN_WINDOW_S = 900
+
+
+@dataclass(frozen=True)
+class LoginLimit:
+    """How many failed ``/ui`` sign-ins one client address, or one user name, may make within
+    ``window_s`` seconds before further sign-ins are refused (0 failures: no limit)."""
+
+    max_failures: int = LOGIN_MAX_FAILURES
+    window_s: int = LOGIN_WINDOW_S
+
+    def __post_init__(self) -> None:
+        if self.max_failures < 0 or self.window_s < 1:
+            raise ValueError(f"login limit: max_failures >= 0 and window_s >= 1 (got "
+                             f"{self.max_failures}, {self.window_s})")
 
 
 class Settings(BaseSettings):
@@ -50,6 +67,11 @@ class Settings(BaseSettings):
     threads: int | None = Field(None, ge=1, le=256, description="torch / llama.cpp threads")
     cache_items: int = Field(50_000, ge=0, le=10_000_000, description="catalog suggestions kept "
                              "in memory for look-ups by id (0 = compute every request)")
+    login_max_failures: int = Field(LOGIN_MAX_FAILURES, ge=0, le=10_000, description="failed /ui "
+                                    "sign-ins per client address or user name within the window "
+                                    "before sign-in is refused (0 = no limit)")
+    login_window_s: int = Field(LOGIN_WINDOW_S, ge=1, le=7 * 86_400, description="that window, "
+                                "in seconds")
 
     @field_validator("sales", "graph_db", "pricebook_db", mode="before")
     @classmethod
@@ -61,6 +83,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
+
+    @property
+    def login_limit(self) -> LoginLimit:
+        """The /ui sign-in limit (PRICING_LOGIN_MAX_FAILURES, PRICING_LOGIN_WINDOW_S)."""
+        return LoginLimit(self.login_max_failures, self.login_window_s)
 
     def make_pricebook(self) -> PriceBook | None:
         """The price list with its approval policy (None when ``pricebook_db`` is off)."""

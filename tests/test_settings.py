@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from assistant.settings import Settings
+from assistant.settings import LoginLimit, Settings
 
 
 def test_environment_and_explicit_values(monkeypatch):
@@ -28,7 +28,18 @@ def test_defaults_do_not_depend_on_the_working_directory(monkeypatch, tmp_path):
     assert Settings().sales is None
 
 
-@pytest.mark.parametrize("var,value", [("PRICING_LLM_BACKEND", "gpt5"), ("PRICING_THREADS", "0")])
+def test_login_limit_from_the_environment(monkeypatch):
+    for var in ("PRICING_LOGIN_MAX_FAILURES", "PRICING_LOGIN_WINDOW_S"):
+        monkeypatch.delenv(var, raising=False)
+    assert Settings().login_limit == LoginLimit(5, 900)
+    monkeypatch.setenv("PRICING_LOGIN_MAX_FAILURES", "3")
+    monkeypatch.setenv("PRICING_LOGIN_WINDOW_S", "60")
+    assert Settings().login_limit == LoginLimit(max_failures=3, window_s=60)
+
+
+@pytest.mark.parametrize("var,value", [("PRICING_LLM_BACKEND", "gpt5"), ("PRICING_THREADS", "0"),
+                                       ("PRICING_LOGIN_MAX_FAILURES", "-1"),
+                                       ("PRICING_LOGIN_WINDOW_S", "0")])
 def test_bad_values_are_refused(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     with pytest.raises(ValidationError):

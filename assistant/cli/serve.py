@@ -205,7 +205,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"{n:,} catalog suggestions ready")
         learning_for(service, learning).start_watching()  # follows the registry's champion
         # the price list (PRICING_PRICEBOOK_DB; auto-apply policy PRICING_AUTO_APPLY_*)
-        app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook())
+        # PRICING_LOGIN_MAX_FAILURES / PRICING_LOGIN_WINDOW_S: the UI's sign-in limit
+        app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook(),
+                           login_limit=cfg.login_limit)
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui" if ui else "")
                       + (f"; {workers} workers)" if workers > 1 else ")"))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the

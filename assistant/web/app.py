@@ -106,8 +106,7 @@ def mount(app: FastAPI, service: PricingService, path: str = "/ui",
     kwargs.setdefault("css", CSS)
     if login is not None and login.enabled:
         kwargs.setdefault("auth", login.check)
-        kwargs.setdefault("auth_message", "Sign in with your API key: its name as the user "
-                                          "name, the key as the password.")
+        kwargs.setdefault("auth_message", login.auth_message)
     demo = build_ui(service, extra_tabs=extra_tabs, pricebook=pricebook, login=login)
     return gr.mount_gradio_app(app, demo, path=path, **kwargs)
 

@@ -23,6 +23,12 @@ called without it), and records the signed-in user as ``<role>:<name>``, as the 
 Without keys (``pricing serve --no-auth``) there is no login: :meth:`UiLogin.user` answers
 None and the tabs fall back to a typed name (and, when built with keys but no login, a typed
 key). The header shows who is signed in, with a button to log out (``/ui/logout``).
+
+Failed sign-ins are limited per client address and user name (:mod:`assistant.web.login_limit`,
+installed by :func:`assistant.server.build_server`). Sessions are Gradio's: a random token per
+sign-in in the server's memory, under a cookie whose name is random per process, so a restart
+signs everyone out (Gradio offers no store to plug in; its ``auth_dependency`` would replace
+its login altogether).
 """
 from __future__ import annotations
 
@@ -88,6 +94,7 @@ class UiLogin:
     """The UI's login over the server's keys (no login when ``keys.auth_disabled``)."""
 
     keys: KeyRing
+    notice: str = ""  # a line for the sign-in page (the sign-in limit: assistant.server)
     _gates: list[tuple[Any, str]] = field(default_factory=list, repr=False)
     _banner: Any = field(default=None, repr=False)
 
@@ -109,6 +116,16 @@ class UiLogin:
             return False
         return hmac.compare_digest(found[0].encode("utf-8", "surrogatepass"),
                                    (username or "").strip().encode("utf-8", "surrogatepass"))
+
+    def is_key(self, text: str) -> bool:
+        """Whether ``text`` is one of the keys (a key typed as the user name is never logged)."""
+        return self.keys.authenticate(text or "") is not None
+
+    @property
+    def auth_message(self) -> str:
+        """What the sign-in page says above the form."""
+        return " ".join(filter(None, ("Sign in with your API key: its name as the user name, "
+                                      "the key as the password.", self.notice)))
 
     def user(self, request: gr.Request | None) -> User | None:
         """The signed-in user of ``request`` (None without a login). A request without one
