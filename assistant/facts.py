@@ -456,6 +456,7 @@ DRIVER_LABELS = {
     "text": "the product text", "reviews": "the reviews", "category": "the category prices",
     "brand": "the brand's prices", "competitors": "competitor offers",
     "attributes": "rating and rating count",
+    "neighbours": "the prices of similar products",
 }
 RULE_WORDS = {"floor": "cost floor", "map": "minimum advertised price (MAP)", "ceiling": "price ceiling",
               "max_change": "maximum change", "max_above_cheapest": "competitor cap",

@@ -56,7 +56,8 @@ class GroupStats(BaseModel):
 
 
 class Driver(BaseModel):
-    group: Literal["text", "reviews", "category", "brand", "competitors", "attributes"]
+    group: Literal["text", "reviews", "category", "brand", "competitors", "attributes",
+                   "neighbours"]
     effect_pct: float = Field(
         description="how much this feature group moves the model price, in % "
                     "(model price with the group vs. with the group ablated)")

@@ -42,6 +42,9 @@ from models.conformal import ConformalCalibrator
 from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
 from models.lexical import LexicalFeaturizer
+from models.neighbour_prices import NeighbourPrices
+from models.price_stack import PriceStack, shift_quantiles, stack_features
+from models.target_encoding import KeyTargetEncoder
 
 # Artifact layout (written by models.train).
 ENCODER_DIR, HEAD_DIR, LEXICAL_DIR, GRAPH_DIR = "encoder", "head", "lexical", "graph_features"
@@ -52,6 +55,8 @@ CATALOG_EMB = "catalog_embeddings.npy"
 CATALOG_REV = "catalog_review_embeddings.npz"
 GRAPH_DB = "graph.sqlite"
 SPLIT = "split.json"
+STACK_DIR = "stack"
+TARGET_ENCODING = "target_encoding.json"
 
 RECORD_FIELDS = ("product_id", "title", "description", "category_path", "brand", "currency",
                  "rating", "rating_count", "reviews", "competitor_prices")
@@ -60,8 +65,10 @@ PRICE_FEATURES = ("cat_median", "cat_p25", "cat_p75", "cat_median_d1", "cat_medi
                   "cat_median_d3", "brand_median", "comp_min", "comp_median", "comp_max",
                   "nb_median")
 COUNT_FEATURES = ("cat_count", "brand_count", "comp_count", "nb_count")
-# Driver groups (names shared with assistant.facts.DRIVER_LABELS).
+# Driver groups (names shared with assistant.facts.DRIVER_LABELS); "neighbours" is the
+# stacker's move from the head's price (similar products' prices, group averages).
 GROUPS = ("text", "reviews", "category", "brand", "competitors", "attributes")
+STACK_GROUP = "neighbours"
 
 
 @dataclass
@@ -192,6 +199,39 @@ def feature_groups(dense_names: Sequence[str], lex: LexicalFeaturizer
             for g in GROUPS}
 
 
+def tfidf_view(lex: LexicalFeaturizer, Xs: sp.csr_matrix) -> sp.csr_matrix:
+    """The title TF-IDF columns (word and character n-grams) of the lexical features."""
+    cols = np.concatenate([lex.columns("word"), lex.columns("char")]).astype(np.int64)
+    return sp.csr_matrix(Xs)[:, cols]
+
+
+def neighbour_references(settings: Mapping, emb: np.ndarray, tfidf: sp.csr_matrix,
+                         log_prices: np.ndarray, currencies: Sequence[object],
+                         ids: Sequence[object]) -> dict[str, NeighbourPrices]:
+    """The reference sets of the neighbour-price features (training products), built the
+    same way at training and at serving time from ``settings`` (``metadata["stack"]``)."""
+    k = int(settings.get("k", 20))
+    refs: dict[str, NeighbourPrices] = {}
+    if settings.get("emb_neighbours", True):
+        refs["emb"] = NeighbourPrices(k=k, prefix="nbe_").fit(
+            emb, log_prices, currencies=currencies, ids=ids)
+    if settings.get("tfidf_neighbours", True):
+        refs["tfidf"] = NeighbourPrices(k=k, prefix="nbt_",
+                                        max_df=float(settings.get("max_df", 0.01))).fit(
+            tfidf, log_prices, currencies=currencies, ids=ids)
+    return refs
+
+
+def neighbour_frames(refs: Mapping[str, NeighbourPrices], emb: np.ndarray,
+                     tfidf: sp.csr_matrix, currencies: Sequence[object],
+                     ids: Sequence[object]) -> list[pd.DataFrame]:
+    out = []
+    for name, nb in refs.items():
+        X = emb if name == "emb" else tfidf
+        out.append(nb.transform(X, currencies=currencies, exclude_ids=ids))
+    return out
+
+
 # ----------------------------------------------------------------- predictor
 class Predictor:
     """A trained price model loaded from an artifact folder (see :meth:`load`)."""
@@ -200,8 +240,12 @@ class Predictor:
                  graph_features: GraphFeaturizer, calibrator: ConformalCalibrator,
                  metadata: dict, catalog: pd.DataFrame | None = None,
                  catalog_embeddings: np.ndarray | None = None,
-                 catalog_review_embeddings: dict[int, np.ndarray] | None = None) -> None:
+                 catalog_review_embeddings: dict[int, np.ndarray] | None = None,
+                 stack: PriceStack | None = None,
+                 target_encoder: KeyTargetEncoder | None = None) -> None:
         self.encoder = encoder
+        self.stack = stack
+        self.target_encoder = target_encoder
         self.head = head
         self.lexical = lexical
         self.graph_features = graph_features
@@ -321,6 +365,13 @@ class Predictor:
         self.graph_features.save(out / GRAPH_DIR)
         files = {"encoder": ENCODER_DIR, "head": HEAD_DIR, "lexical": LEXICAL_DIR,
                  "graph_features": GRAPH_DIR}
+        if self.stack is not None:
+            self.stack.save(out / STACK_DIR)
+            files["stack"] = STACK_DIR
+        if self.target_encoder is not None:
+            (out / TARGET_ENCODING).write_text(json.dumps(self.target_encoder.to_dict()),
+                                               encoding="utf-8")
+            files["target_encoding"] = TARGET_ENCODING
         if len(self.catalog_) and self.catalog_embeddings_ is not None:
             self.catalog_.to_parquet(out / CATALOG, index=False)
             np.save(out / CATALOG_EMB, self.catalog_embeddings_.astype(np.float16))
@@ -371,12 +422,15 @@ class Predictor:
             if (d / CATALOG_REV).exists():
                 with np.load(d / CATALOG_REV) as z:
                     rev = dict(zip(z["rows"].tolist(), z["emb"].astype(np.float32)))
+        stack = PriceStack.load(d / STACK_DIR) if (d / STACK_DIR).exists() else None
+        te = (KeyTargetEncoder.from_dict(json.loads((d / TARGET_ENCODING).read_text(
+            encoding="utf-8"))) if (d / TARGET_ENCODING).exists() else None)
         pred = cls(encoder=TextEncoder.load(d / ENCODER_DIR), head=PriceHead.load(d / HEAD_DIR),
                    lexical=LexicalFeaturizer.load(d / LEXICAL_DIR),
                    graph_features=GraphFeaturizer.load(d / GRAPH_DIR),
                    calibrator=ConformalCalibrator.from_dict(meta["calibration"]),
                    metadata=meta, catalog=catalog, catalog_embeddings=emb,
-                   catalog_review_embeddings=rev)
+                   catalog_review_embeddings=rev, stack=stack, target_encoder=te)
         pred.directory = d
         return pred
 
@@ -478,7 +532,8 @@ class Predictor:
         if len(frame) == 0:
             return []
         Xs, Xd = self.features(frame)
-        q = self.head.predict(Xs, Xd)
+        head_q = self.head.predict(Xs, Xd)
+        q = self.final_quantiles(frame, Xs, Xd, head_q)
         lo, hi = self.calibrator.apply(q[:, 0], q[:, 2])
         # A price is never negative: log1p space starts at 0.
         lo, hi = np.clip(np.minimum(lo, q[:, 1]), 0.0, None), np.maximum(hi, q[:, 1])
@@ -486,6 +541,9 @@ class Predictor:
         if drivers:
             drv = [{g: v for g, v in d.items() if not g.startswith("_")}
                    for d in self._drivers(Xs, Xd)]
+            if self.stack is not None:
+                for i, d in enumerate(drv):
+                    d[STACK_GROUP] = float(q[i, 1] - head_q[i, 1])
         out = []
         for i, rec in enumerate(frame.to_dict("records")):
             pid = None if _missing(rec["product_id"]) else str(rec["product_id"])
@@ -499,10 +557,53 @@ class Predictor:
                 embedding=Xd[i, :self.encoder.dim_].copy()))
         return out
 
+    # ------------------------------------------------------------- stack
+    def final_quantiles(self, frame: pd.DataFrame, Xs: sp.csr_matrix, Xd: np.ndarray,
+                        head_q: np.ndarray) -> np.ndarray:
+        """(q10, q50, q90) in log1p space: the head's, moved to the stacked median when the
+        model has a stacker (``models.price_stack``)."""
+        if self.stack is None:
+            return head_q
+        return shift_quantiles(head_q, self.stack.predict(self.stack_frame(frame, Xs, Xd, head_q)))
+
+    def stack_frame(self, frame: pd.DataFrame, Xs: sp.csr_matrix, Xd: np.ndarray,
+                    head_q: np.ndarray) -> pd.DataFrame:
+        """The stacker's input rows for a record frame (as training built them)."""
+        settings = self.metadata.get("stack") or {}
+        ids = [None if _missing(p) else str(p) for p in frame["product_id"].tolist()]
+        cur = frame["currency"].tolist()
+        refs = self._neighbour_refs
+        emb = Xd[:, :self.encoder.dim_]
+        tf = tfidf_view(self.lexical, Xs) if "tfidf" in refs else None
+        frames = neighbour_frames(refs, emb, tf, cur, ids)
+        te = (self.target_encoder.transform(frame) if settings.get("target_encoding", True)
+              and self.target_encoder is not None else None)
+        return stack_features(head_q, Xd, self.dense_names_, frames, te)
+
+    @cached_property
+    def _neighbour_refs(self) -> dict[str, NeighbourPrices]:
+        """The training products as neighbour references (built once, on first use: the
+        TF-IDF view of ~90k titles takes ~20 s)."""
+        settings = self.metadata.get("stack") or {}
+        cat = self.catalog_
+        price = pd.to_numeric(cat["price"], errors="coerce").to_numpy(np.float64)
+        # In the training split's order, as training built them: equally similar neighbours
+        # (duplicate titles) are then picked the same way.
+        rows = np.array([j for j in (self._pos.get(i, -1) for i in self.train_ids)
+                         if j >= 0 and np.isfinite(price[j]) and price[j] > 0], dtype=np.int64)
+        sub = cat.iloc[rows]
+        emb = (self.catalog_embeddings_[rows] if self.catalog_embeddings_ is not None
+               else np.zeros((len(rows), self.encoder.dim_), np.float32))
+        tf = (tfidf_view(self.lexical, self.lexical.transform(record_frame(sub)))
+              if settings.get("tfidf_neighbours", True) else None)
+        return neighbour_references(settings, emb, tf, np.log1p(price[rows]),
+                                    sub["currency"].tolist(), sub["product_id"].tolist())
+
     def drivers(self, record: Mapping | str, method: str = "shapley") -> dict[str, float]:
         """What moved the model's price for one record: {group: change in log1p price}.
 
-        Groups: text, reviews, category, brand, competitors, attributes (rating, count).
+        Groups: text, reviews, category, brand, competitors, attributes (rating, count), and
+        for a stacked model ``neighbours`` (the stacker's move from the head's price).
         ``method="ablation"``: the change in log p50 when the group is replaced by its training
         mean (absent reviews, unknown brand...) while the others stay. ``"shapley"``
         (default): the same ablation averaged over every order of removing the groups, so the
@@ -518,6 +619,13 @@ class Predictor:
         d = self._drivers(Xs, Xd, method=method)[0]
         base = d.pop("_baseline")
         full = d.pop("_full")
+        if self.stack is not None:
+            # The stacker's move from the head's price, so the drivers still add up to
+            # log p50 - baseline.
+            head_q = self.head.predict(Xs, Xd)
+            final = float(self.final_quantiles(frame, Xs, Xd, head_q)[0, 1])
+            d[STACK_GROUP] = final - full
+            full = final
         return {"drivers": d, "log_p50": full, "baseline_log": base, "method": method}
 
     def _drivers(self, Xs: sp.csr_matrix, Xd: np.ndarray, method: str = "shapley"

@@ -2,7 +2,7 @@
 
 Use::
 
-    pricing train data/demo --out runs/model           # demo configuration (< 10 min, 2 cores)
+    pricing train data/main --out runs/model --all     # the main job's model (<= 15 min, 2 cores)
     pricing train ../shared/data/amazon_in_2023 --out runs/full --full
 
     from models.train import TrainConfig, train
@@ -52,8 +52,17 @@ from models.encoder import TextEncoder, product_text, set_threads
 from models.head import PriceHead
 from models.lexical import LexicalFeaturizer
 from models.metrics import price_metrics
-from models.predictor import Predictor, dense_features, record_frame
+from models.predictor import (
+    Predictor,
+    dense_features,
+    neighbour_frames,
+    neighbour_references,
+    record_frame,
+    tfidf_view,
+)
+from models.price_stack import PriceStack, shift_quantiles, stack_features
 from models.split import make_split
+from models.target_encoding import KeyTargetEncoder
 
 
 @dataclass
@@ -109,6 +118,17 @@ class TrainConfig:
     # inputs would otherwise swamp the TF-IDF layer early on (slice of 30k: RMSLE 0.703 at
     # 1.0, 0.682 at 0.03; 0.691 without embeddings).
     embedding_scale: float = 0.03
+    # Stack (models.price_stack): trees over the head's quantiles, nearest-neighbour prices
+    # (fine-tuned embeddings and title TF-IDF) and target encodings, cross-fitted on the
+    # held-out slices. Each switch is one README ablation.
+    stack: bool = True
+    stack_emb_neighbours: bool = True
+    stack_tfidf_neighbours: bool = True
+    stack_target_encoding: bool = True
+    stack_folds: int = 5
+    stack_min_rows: int = 200        # fewer held-out products: serve the head's price
+    neighbours_k: int = 20
+    neighbours_max_df: float = 0.01
     # Runtime.
     threads: int | None = None
     save_graph: bool = True          # graph snapshot (graph.sqlite) for the pricing service
@@ -117,8 +137,14 @@ class TrainConfig:
 
     @classmethod
     def demo(cls, **kw) -> TrainConfig:
-        """data/demo in a few minutes: fewer stage-1 examples, frozen-vs-tuned evidence."""
-        base = dict(ft_max_texts=6000, ft_epochs=1.0, compare_frozen=True)
+        """The main job's model (`make demo`): the whole amazon_in_2023 catalog plus the demo
+        sets (~158k products) within 15 minutes on 2 cores. Encoding every title is the cost
+        that scales (MiniLM on 2 cores: ~165 titles/s at 32 word pieces, ~330/s at 16), so
+        the encoder stays frozen (no stage-1 fine-tune) and reads the first 16 word pieces,
+        and the head is one model; the stacker's neighbour prices and target encodings make
+        up most of the difference (README: the demo preset against the full one)."""
+        base = dict(fine_tune=False, max_seq_length=16, head_models=1, head_batch_size=512,
+                    compare_frozen=False)
         base.update(kw)
         return cls(**base)
 
@@ -226,26 +252,25 @@ def _versions() -> dict:
             "networkx": nx.__version__}
 
 
-def _bands(head: PriceHead, cal: ConformalCalibrator, Xs, Xd
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(p50, low, high) prices with the calibrated interval, as the predictor serves them."""
-    q = np.maximum(head.predict(Xs, Xd), 0.0)  # log1p price: a price is never below 0
+def _bands(cal: ConformalCalibrator, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p50, low, high) prices of log1p quantiles ``q`` with the calibrated interval, as the
+    predictor serves them."""
+    q = np.maximum(q, 0.0)  # log1p price: a price is never below 0
     lo, hi = cal.apply(q[:, 0], q[:, 2])
     lo, hi = np.clip(np.minimum(lo, q[:, 1]), 0.0, None), np.maximum(hi, q[:, 1])
     return np.expm1(q[:, 1]), np.expm1(lo), np.expm1(hi)
 
 
-def _eval(head: PriceHead, cal: ConformalCalibrator | None, Xs, Xd, y_log, prices) -> dict:
+def _eval(cal: ConformalCalibrator | None, q: np.ndarray, prices) -> dict:
     if cal is None:
-        q = np.maximum(head.predict(Xs, Xd), 0.0)
-        return price_metrics(prices, np.expm1(q[:, 1]))
-    return price_metrics(prices, *_bands(head, cal, Xs, Xd))
+        return price_metrics(prices, np.expm1(np.maximum(q[:, 1], 0.0)))
+    return price_metrics(prices, *_bands(cal, q))
 
 
-def _abstain_metrics(head: PriceHead, cal: ConformalCalibrator, thr: WidthThreshold, Xs, Xd,
+def _abstain_metrics(cal: ConformalCalibrator, thr: WidthThreshold, q: np.ndarray,
                      prices) -> dict:
     """Share of a slice the threshold abstains on, and the interval coverage of the rest."""
-    p50, lo, hi = _bands(head, cal, Xs, Xd)
+    p50, lo, hi = _bands(cal, q)
     wide = relative_widths(p50, lo, hi) > thr.threshold_
     kept = ~wide
     inside = (prices >= lo) & (prices <= hi)
@@ -379,18 +404,40 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
 
     head = fit_head(Xd)
     lap("train head")
-    qc = head.predict(Xs[idx["calib"]], Xd[idx["calib"]])
-    cal = ConformalCalibrator(cfg.coverage).fit(y[idx["calib"]], qc[:, 0], qc[:, 2])
+    # Log1p quantiles of every held-out row, as the saved model will price them: the head's,
+    # or (stacked) the head's interval around the stacker's out-of-fold / fold-mean price.
+    Q = np.full((len(pt), 3), np.nan)
+    scored = [part for part in ("val", "calib", "test") if len(idx[part])]
+    for part in scored:
+        Q[idx[part]] = head.predict(Xs[idx[part]], Xd[idx[part]])
+    held = np.concatenate([idx["val"], idx["calib"]])
+    stack, te_enc, stack_meta = None, None, {"used": False}
+    if cfg.stack and len(held) >= cfg.stack_min_rows:
+        stack, te_enc, stack_meta = _fit_stack(cfg, threads, idx, held, Q, Xs, Xd, dense_names,
+                                               lex, text_emb, frame, pt, y, say)
+        lap("stack (neighbour prices, target encoding, trees)")
+    elif cfg.stack:
+        stack_meta["reason"] = (f"{len(held)} held-out products, fewer than stack_min_rows="
+                                f"{cfg.stack_min_rows}: the head's price is served as is")
+        say(f"stack skipped: {stack_meta['reason']}")
+    # Intervals: split-conformal on the held-out rows the final price never trained on (the
+    # calibration slice; stacked: every held-out row's out-of-fold price, i.e. cross-fitting).
+    cal_rows = held if stack is not None else idx["calib"]
+    cal = ConformalCalibrator(cfg.coverage).fit(y[cal_rows], Q[cal_rows, 0], Q[cal_rows, 2])
     thr = WidthThreshold(cfg.abstain_quantile, cfg.abstain_floor).fit(
-        *_bands(head, cal, Xs[idx["calib"]], Xd[idx["calib"]]))
+        *_bands(cal, Q[idx["calib"]]))
     # Without a test slice (--all) the validation slice is the only held-out score.
     scored = [part for part in ("val", "test") if len(idx[part])]
-    metrics = {part: _eval(head, cal, Xs[idx[part]], Xd[idx[part]], y[idx[part]],
-                           prices[idx[part]]) for part in scored}
+    metrics = {part: _eval(cal, Q[idx[part]], prices[idx[part]]) for part in scored}
     last = scored[-1]
+    if stack is not None:
+        metrics[f"{last}_head_only"] = price_metrics(
+            prices[idx[last]], np.expm1(np.maximum(stack_meta.pop("_head_p50")[last], 0.0)))
+        say(f"{last} (head alone): {_fmt(metrics[f'{last}_head_only'])}")
+    stack_meta.pop("_head_p50", None)
     say(f"{last}: {_fmt(metrics[last])}")
-    metrics["abstain"] = {part: _abstain_metrics(head, cal, thr, Xs[idx[part]], Xd[idx[part]],
-                                                 prices[idx[part]]) for part in scored}
+    metrics["abstain"] = {part: _abstain_metrics(cal, thr, Q[idx[part]], prices[idx[part]])
+                          for part in scored}
     say(f"abstain above {thr.threshold_:.0%} relative width: "
         f"{metrics['abstain'][last]['abstain_pct']:.1f}% of {last}")
     by_source = {}
@@ -398,15 +445,16 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     for s in sorted(set(src[idx["test"]])):
         sel = idx["test"][src[idx["test"]] == s]
         if len(sel) >= 20:
-            by_source[s] = _eval(head, cal, Xs[sel], Xd[sel], y[sel], prices[sel])
+            by_source[s] = _eval(cal, Q[sel], prices[sel])
     metrics["test_by_source"] = by_source
     if frozen_emb is not None and cfg.fine_tune and not cfg.encoder_from and len(idx["test"]):
         Xd_f, _ = dense_features(frozen_emb, rev_emb, has_rev, G, frame)
         head_f = fit_head(Xd_f)
-        metrics["test_frozen_encoder"] = _eval(head_f, None, Xs[idx["test"]],
-                                               Xd_f[idx["test"]], y[idx["test"]],
+        metrics["test_frozen_encoder"] = _eval(None, head_f.predict(Xs[idx["test"]],
+                                                                    Xd_f[idx["test"]]),
                                                prices[idx["test"]])
-        say(f"test with the frozen encoder instead: {_fmt(metrics['test_frozen_encoder'])}")
+        say(f"test with the frozen encoder instead (head alone): "
+            f"{_fmt(metrics['test_frozen_encoder'])}")
         lap("frozen-encoder comparison")
 
     # 5. artifact: the predictor owns its format (Predictor.save writes what load reads)
@@ -437,8 +485,11 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         "config": cfg.to_dict(),
         "encoder_fine_tune": ft_summary,
         "training": _training_note(cfg, split.sizes()),
-        "calibration": cal.to_dict() | {"method": "split-conformal CQR on the held-out "
-                                                  "calibration slice"},
+        "calibration": cal.to_dict() | {"method": (
+            "split-conformal CQR on the stacker's out-of-fold prices of every held-out "
+            "product (validation + calibration slices; cross-fitting)" if stack is not None
+            else "split-conformal CQR on the held-out calibration slice")},
+        "stack": stack_meta,
         "abstain": thr.to_dict(),
         "dense_features": dense_names,
         "lexical_blocks": lex.blocks_,
@@ -450,13 +501,54 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     rev_map = ({int(r): rev_emb[r] for r in np.flatnonzero(has_rev > 0)} if cfg.use_reviews else None)
     predictor = Predictor(encoder=enc, head=head, lexical=lex, graph_features=fz, calibrator=cal,
                           metadata=meta, catalog=snap, catalog_embeddings=text_emb.astype(np.float32),
-                          catalog_review_embeddings=rev_map)
+                          catalog_review_embeddings=rev_map, stack=stack, target_encoder=te_enc)
     predictor.save(out, graph=g if cfg.save_graph else None, split=split.to_dict())
     lap("save artifact")
     timings["total"] = round(time.perf_counter() - t_all, 2)
     predictor.write_metadata(out)  # with the total time, now known
     say(f"wrote {out} in {timings['total']:.0f}s")
     return out
+
+
+def _fit_stack(cfg: TrainConfig, threads: int, idx: dict, held: np.ndarray, Q: np.ndarray,
+               Xs, Xd: np.ndarray, dense_names: list[str], lex: LexicalFeaturizer,
+               text_emb: np.ndarray, frame: pd.DataFrame, pt: pd.DataFrame, y: np.ndarray,
+               say: Callable[[str], None]) -> tuple[PriceStack, KeyTargetEncoder | None, dict]:
+    """Fit the stacker on the held-out rows (models.price_stack); fills ``Q`` in place with
+    the final quantiles of the held-out (out-of-fold) and test rows."""
+    settings = {"used": True, "k": cfg.neighbours_k, "max_df": cfg.neighbours_max_df,
+                "emb_neighbours": cfg.stack_emb_neighbours,
+                "tfidf_neighbours": cfg.stack_tfidf_neighbours,
+                "target_encoding": cfg.stack_target_encoding,
+                "trained_on": f"{len(held)} held-out products (validation + calibration), "
+                              f"{cfg.stack_folds} folds"}
+    tr = idx["train"]
+    ids = pt["product_id"].astype(str).tolist()
+    cur = frame["currency"].tolist()
+    tf = tfidf_view(lex, Xs)
+    refs = neighbour_references(settings, text_emb[tr], tf[tr], y[tr], [cur[i] for i in tr],
+                                [ids[i] for i in tr])
+    te_enc = (KeyTargetEncoder(seed=cfg.seed).fit(frame.iloc[tr], y[tr])
+              if cfg.stack_target_encoding else None)
+
+    def features(rows: np.ndarray) -> pd.DataFrame:
+        frames = neighbour_frames(refs, text_emb[rows], tf[rows], [cur[i] for i in rows],
+                                  [ids[i] for i in rows])
+        te = te_enc.transform(frame.iloc[rows]) if te_enc is not None else None
+        return stack_features(Q[rows], Xd[rows], dense_names, frames, te)
+
+    head_p50 = {part: Q[idx[part], 1].copy() for part in ("val", "test") if len(idx[part])}
+    stack = PriceStack(n_folds=cfg.stack_folds, seed=cfg.seed, threads=threads).fit(
+        features(held), y[held])
+    Q[held] = shift_quantiles(Q[held], stack.oof_)
+    if len(idx["test"]):
+        Q[idx["test"]] = shift_quantiles(Q[idx["test"]], stack.predict(features(idx["test"])))
+    settings |= {"rounds": stack.rounds_, "oof_rmsle": float(np.sqrt(np.mean(
+        (stack.oof_ - y[held]) ** 2))), "importance_top": dict(
+        list(stack.importance().items())[:12]), "_head_p50": head_p50}
+    say(f"stack: {len(stack.feature_names_)} features, out-of-fold RMSLE "
+        f"{settings['oof_rmsle']:.4f} on {len(held)} held-out products")
+    return stack, te_enc, settings
 
 
 def _training_note(cfg: TrainConfig, sizes: dict[str, int]) -> dict:

@@ -216,3 +216,68 @@ def test_abstain_width_from_metadata_or_refit_for_older_artifacts(artifact):
     del q.metadata["abstain"]
     q.catalog_ = q.catalog_.assign(split="train")
     assert q.abstain_width() is None
+
+
+# ----------------------------------------------------------------- stacked model
+@pytest.fixture(scope="module")
+def stacked(tmp_path_factory) -> Predictor:
+    """A tiny model with the stacker (neighbour prices, target encoding, trees)."""
+    from tests.conftest import small_catalog
+
+    cfg = TrainConfig(**(TINY | {"stack_min_rows": 60, "stack_folds": 3}))
+    out = train(small_catalog(per_source=250), cfg, tmp_path_factory.mktemp("s") / "a", log=None)
+    return Predictor.load(out)
+
+
+def test_stacked_model_round_trip_and_drivers(stacked):
+    meta = stacked.metadata
+    assert meta["stack"]["used"] and stacked.stack is not None
+    assert "cross-fitting" in meta["calibration"]["method"]
+    assert "test_head_only" in meta["metrics"]
+    # the saved model scores its test slice exactly as training did
+    test_ids = json.loads((stacked.directory / "split.json").read_text())["test"]
+    preds = stacked.predict(test_ids)
+    price = stacked.catalog_.set_index("product_id").loc[test_ids, "price"].to_numpy()
+    from models.metrics import price_metrics
+
+    m = price_metrics(price, [p.p50 for p in preds], [p.low for p in preds],
+                      [p.high for p in preds])
+    assert m["rmsle"] == pytest.approx(meta["metrics"]["test"]["rmsle"], abs=1e-6)
+    d = stacked.drivers_detail(test_ids[0])
+    assert set(d["drivers"]) == set(GROUPS) | {"neighbours"}
+    assert sum(d["drivers"].values()) == pytest.approx(d["log_p50"] - d["baseline_log"],
+                                                       abs=1e-4)
+    assert d["log_p50"] == pytest.approx(preds[0].log_p50, abs=1e-6)
+    p = stacked.predict([test_ids[0]], drivers=True)[0]
+    assert p.drivers["neighbours"] == pytest.approx(d["drivers"]["neighbours"], abs=1e-6)
+
+
+def test_stacked_neighbour_features_leave_a_training_product_out(stacked):
+    refs = stacked._neighbour_refs
+    train = set(stacked.train_ids)
+    cat = stacked.catalog_
+    row = cat[cat["product_id"].astype(str).isin(train) & cat["price"].notna()].iloc[0]
+    frame = stacked._resolve([str(row["product_id"])])
+    Xs, Xd = stacked.features(frame)
+    F = stacked.stack_frame(frame, Xs, Xd, stacked.head.predict(Xs, Xd))
+    emb = Xd[:, :stacked.encoder.dim_]
+    alone = refs["emb"].transform(emb, currencies=frame["currency"].tolist())
+    assert alone["nbe_sim1"].iloc[0] == pytest.approx(1.0, abs=1e-3)     # itself, if allowed
+    assert F["nbe_sim1"].iloc[0] < alone["nbe_sim1"].iloc[0] or \
+        F["nbe_top1"].iloc[0] != pytest.approx(np.log1p(row["price"]))
+
+
+def test_stacked_neighbour_prices_stay_in_the_products_currency(stacked):
+    cat = stacked.catalog_
+    train = cat[cat["product_id"].astype(str).isin(set(stacked.train_ids))
+                & cat["price"].notna()]
+    gbp = set(np.round(np.log1p(train.loc[train["currency"] == "GBP", "price"]), 9))
+    inr = set(np.round(np.log1p(train.loc[train["currency"] == "INR", "price"]), 9))
+    recs = [{"title": "Wooden jigsaw puzzle 1000 pieces", "currency": "GBP"},
+            {"title": "Stainless steel electric kettle 1.5 litre", "currency": "INR"}]
+    frame = stacked._resolve(recs)
+    Xs, Xd = stacked.features(frame)
+    F = stacked.stack_frame(frame, Xs, Xd, stacked.head.predict(Xs, Xd))
+    for col in ("nbe_top1", "nbt_top1"):
+        assert round(F[col].iloc[0], 9) in gbp and round(F[col].iloc[0], 9) not in inr
+        assert round(F[col].iloc[1], 9) in inr
