@@ -24,20 +24,27 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed
 
 # The main job on the bundled data: ingest + graph, train the model once, serve API + UI.
+# DATA: data/main (the whole amazon_in_2023 catalog + the demo's other data sets, see
+# data/README.md); `make demo DATA=data/demo` runs it on the small demo sample.
+# The demand what-ifs read their sales history from data/demo (PRICING_SALES): the same
+# retail_price folder data/main links to, without loading the 148k-product catalog twice.
+DATA ?= data/main
 PORT ?= 8000
 API_KEYS ?= demo:demo-key-change-me:curator,boss:boss-key-change-me:approver
+# true when runs/model exists and was trained on $(DATA) (its metadata names the data path)
+MODEL_FITS_DATA = $(BIN)/python -c "import json, sys; m = json.load(open('runs/model/metadata.json')); sys.exit(m['data']['source'] != '$(DATA)')" 2>/dev/null
 demo: setup
-	PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
+	PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest $(DATA) --db runs/graph.sqlite --report runs/rejections.csv
 	$(BIN)/pricing graph stats --db runs/graph.sqlite
-	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --all --threads $(THREADS)
+	$(MODEL_FITS_DATA) || PRICING_THREADS=$(THREADS) $(BIN)/pricing train $(DATA) --out runs/model --all --threads $(THREADS)
 	@echo "API: http://127.0.0.1:$(PORT)/docs (header X-API-Key, keys: $(API_KEYS))   UI: http://127.0.0.1:$(PORT)/ui"
-	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) PRICING_SALES=data/demo $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT)
+	PRICING_API_KEYS=$(API_KEYS) PRICING_THREADS=$(THREADS) PRICING_SALES=data/demo $(BIN)/pricing serve --artifact runs/model --db runs/graph.sqlite --port $(PORT) --warm-in-background
 
 # The README's pictures (docs/*.png) from the demo model and Debian's Chromium; tests never write them.
 screenshots: setup
 	bash scripts/test-setup.sh
-	test -f runs/graph.sqlite || PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest data/demo --db runs/graph.sqlite --report runs/rejections.csv
-	test -f runs/model/metadata.json || PRICING_THREADS=$(THREADS) $(BIN)/pricing train data/demo --out runs/model --all --threads $(THREADS)
+	test -f runs/graph.sqlite || PRICING_THREADS=$(THREADS) $(BIN)/pricing ingest $(DATA) --db runs/graph.sqlite --report runs/rejections.csv
+	$(MODEL_FITS_DATA) || PRICING_THREADS=$(THREADS) $(BIN)/pricing train $(DATA) --out runs/model --all --threads $(THREADS)
 	PRICING_THREADS=$(THREADS) $(BIN)/python scripts/screenshots.py --artifact runs/model --db runs/graph.sqlite --out docs
 
 lint: setup

@@ -3,7 +3,7 @@ workflow's docs/workflow-*.png) from a real server and Debian's Chromium.
 
 Run::
 
-    make screenshots                    # ingests + trains on data/demo first when runs/ lacks them
+    make screenshots                    # ingests + trains on data/main (DATA) first when runs/ lacks them
     .venv/bin/python scripts/screenshots.py --artifact runs/model --db runs/graph.sqlite --out docs
     .venv/bin/python scripts/screenshots.py --shots workflow     # only the daily workflow's
 

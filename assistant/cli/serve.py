@@ -16,12 +16,20 @@ otherwise. A worker that dies is replaced by a fresh fork of the master. Each wo
 store's graph version per request and replays edits other workers committed
 (:mod:`assistant.graph_sync`). The merchant UI keeps per-session state in its process, so it is
 served by single-process servers only (``--workers 1``, the default).
+
+``--warm-in-background`` (one worker; ``make demo`` uses it): serve at once and compute the
+catalog's suggestions behind the server (:func:`warm_behind`) instead of before it - at 150k
+products the warm-up takes minutes, during which a look-up not yet warm is computed as with
+``--no-warm``.
 """
 from __future__ import annotations
 
 import gc
 import json
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +173,11 @@ def register(app: typer.Typer) -> None:
         warm: bool = typer.Option(True, "--warm/--no-warm",
                                   help="compute the catalog's suggestions before serving so that "
                                        "look-ups by id answer from memory (shared by workers)"),
+        warm_in_background: bool = typer.Option(
+            False, "--warm-in-background",
+            help="with one worker: serve at once and compute the catalog's suggestions behind "
+                 "it (a product asked for before its turn is computed as with --no-warm); "
+                 "more workers warm before the fork as usual"),
     ) -> None:
         """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) and the UI at /ui."""
         from assistant.server import ApiSettings, build_server
@@ -200,7 +213,8 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
                               f"{describe(suggestions_db)}): {exc}")
                 raise typer.Exit(2) from None
-        if warm:  # before the fork: every worker starts with the same computed catalog
+        behind = warm and warm_in_background and workers == 1
+        if warm and not behind:  # before the fork: every worker starts with the same catalog
             n = service.warm_cache()
             console.print(f"{n:,} catalog suggestions ready")
         learning_for(service, learning).start_watching()  # follows the registry's champion
@@ -209,18 +223,41 @@ def register(app: typer.Typer) -> None:
         app = build_server(service, settings, ui=ui, pricebook=cfg.make_pricebook(),
                            login_limit=cfg.login_limit)
         console.print(f"serving on http://{host}:{port}  (docs: /docs" + (", UI: /ui" if ui else "")
-                      + (f"; {workers} workers)" if workers > 1 else ")"))
+                      + (f"; {workers} workers)" if workers > 1 else ")")
+                      + ("; computing the catalog's suggestions in the background" if behind
+                         else ""))
         # The graph and catalog are millions of long-lived Python objects: keep them out of the
         # cyclic GC's full passes, which otherwise pause every request now and then - and, with
         # workers, would write to (and so un-share) every page they live on.
         gc.collect()
         gc.freeze()
+        if behind:
+            warm_behind(service)
         if workers == 1:
             import uvicorn
 
             uvicorn.run(app, host=host, port=port, log_level="warning")
         else:
             serve_workers(app, host, port, workers)
+
+
+def warm_behind(service: Any, log: Callable[[str], Any] = console.print) -> threading.Thread:
+    """Fill ``service``'s suggestion cache (``PricingService.warm_cache``, with its progress
+    bar) in a daemon thread while the server answers; returns the started thread. The cache is
+    thread-safe and drops results of a state cleared meanwhile, so requests, curation edits and
+    model swaps may run alongside."""
+    def run() -> None:
+        start = time.perf_counter()
+        try:
+            n = service.warm_cache()
+        except Exception as exc:  # noqa: BLE001 - the server keeps answering without the cache
+            log(f"[yellow]warming the suggestion cache stopped:[/yellow] {exc}")
+            return
+        log(f"{n:,} catalog suggestions ready ({time.perf_counter() - start:.0f} s)")
+
+    thread = threading.Thread(target=run, name="warm-suggestions", daemon=True)
+    thread.start()
+    return thread
 
 
 def serve_workers(app: Any, host: str, port: int, workers: int) -> None:
