@@ -66,6 +66,11 @@ OURS: dict[str, dict[str, object]] = {
     "ours_no_graph": {"use_graph": False},
     "ours_frozen_encoder": {"fine_tune": False},
     "ours_no_reviews": {"use_reviews": False},
+    # The stacker's levers (models.price_stack), one switch each.
+    "ours_head_only": {"stack": False},
+    "ours_no_emb_neighbours": {"stack_emb_neighbours": False},
+    "ours_no_tfidf_neighbours": {"stack_tfidf_neighbours": False},
+    "ours_no_target_encoding": {"stack_target_encoding": False},
 }
 METHODS = (*BASELINES, *OURS)
 # Reference figures from ../shared/data/README.md (random 80/20 split, fit on 80%), shown

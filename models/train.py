@@ -19,11 +19,18 @@ Pipeline (each step's code lives in its own module):
    on training products' log prices with a linear probe (MSE); then every catalog product
    and its reviews are embedded with it.
 4. Head (``models.head``): quantile MLP on [lexical | text emb | review emb | graph | numeric],
-   early-stopped on the validation slice; intervals calibrated by split-conformal CQR on the
-   calibration slice (``models.conformal``); metrics (``models.metrics``) on the test slice.
+   early-stopped on the validation slice.
+5. Stack (``models.price_stack``, when the held-out slices hold >= ``stack_min_rows``):
+   LightGBM over the head's quantiles, the k nearest training products' prices in the
+   fine-tuned embedding and title TF-IDF spaces (``models.neighbour_prices``), target
+   encodings (``models.target_encoding``) and the graph statistics, cross-fitted on the
+   validation + calibration products; intervals by split-conformal CQR (``models.conformal``)
+   on its out-of-fold prices (without the stack: the head's on the calibration slice);
+   metrics (``models.metrics``) on the test slice.
 
 Artifact folder: ``encoder/`` (sentence-transformers folder), ``head/`` (JSON + safetensors),
-``lexical/`` (JSON), ``graph_features/`` (``GraphFeaturizer.save``), ``catalog.parquet`` and
+``lexical/`` (JSON), ``graph_features/`` (``GraphFeaturizer.save``), ``stack/`` (LightGBM
+text models + manifest) and ``target_encoding.json``, ``catalog.parquet`` and
 ``catalog_embeddings.npy`` (comparables search), ``split.json`` (ids), ``metadata.json``
 (data hash, split seed and fractions, metrics, timings, library versions, config).
 Reproducible: fixed seeds for split, shuffles and initialisation; torch deterministic mode.

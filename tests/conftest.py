@@ -75,13 +75,15 @@ def small_catalog(per_source: int = 350, seed: int = 0):
 
 @pytest.fixture(scope="session")
 def tiny_artifact(tmp_path_factory) -> Path:
-    """A real model (fine-tuned encoder, head, conformal) trained on ~1,500 demo products."""
+    """A real model (fine-tuned encoder, head, stacker, conformal) on ~1,500 demo products."""
     from models.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("model") / "model"
+    # stack_min_rows below the default so the service, API and chat tests run through the
+    # stacker (models.price_stack) as the main job's model does.
     cfg = TrainConfig(ft_max_texts=600, ft_epochs=1.0, word_features=5000, char_features=5000,
                       head_max_epochs=4, hidden=(64, 32), threads=1, cache_dir=None,
-                      progress=False)
+                      progress=False, stack_min_rows=100)
     return train(small_catalog(), cfg, out, log=None)
 
 
