@@ -92,7 +92,8 @@ class NeighbourPrices:
         for c in sorted(set(cur.tolist())):
             rows = np.flatnonzero(cur == c)
             block = R[rows]
-            ref = block.T.tocsc() if self.sparse_ else torch.from_numpy(np.ascontiguousarray(block))
+            # CSR of the transpose: a CSR query times it needs no format conversion per call
+            ref = block.T.tocsr() if self.sparse_ else torch.from_numpy(np.ascontiguousarray(block))
             self.blocks_[c] = (rows, ref)
         return self
 
@@ -133,12 +134,13 @@ class NeighbourPrices:
             M = torch.from_numpy(np.asarray((Qc @ ref).toarray(), np.float32))
         else:
             M = torch.from_numpy(np.ascontiguousarray(Qc, np.float32)) @ ref.T
-        # A query that is itself a reference product must not find its own price.
-        where = {int(r): j for j, r in enumerate(ref_rows)}
-        hits = [(i, where[o]) for i, o in enumerate(own) if o >= 0 and o in where]
-        if hits:
-            ii, jj = zip(*hits)
-            M[list(ii), list(jj)] = -np.inf
+        # A query that is itself a reference product must not find its own price (ref_rows is
+        # sorted: np.flatnonzero).
+        j = np.searchsorted(ref_rows, own)
+        hit = (own >= 0) & (j < len(ref_rows))
+        hit[hit] = ref_rows[j[hit]] == own[hit]
+        if hit.any():
+            M[torch.from_numpy(np.flatnonzero(hit)), torch.from_numpy(j[hit])] = -np.inf
         k = min(self.k, M.shape[1])
         if k == 0:
             return np.zeros((M.shape[0], 0), np.float32), np.zeros((M.shape[0], 0), np.int64)

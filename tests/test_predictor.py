@@ -281,3 +281,11 @@ def test_stacked_neighbour_prices_stay_in_the_products_currency(stacked):
     for col in ("nbe_top1", "nbt_top1"):
         assert round(F[col].iloc[0], 9) in gbp and round(F[col].iloc[0], 9) not in inr
         assert round(F[col].iloc[1], 9) in inr
+
+
+def test_prepare_builds_the_neighbour_search_once(stacked):
+    assert stacked.prepare() is stacked
+    refs = stacked.__dict__["_neighbour_refs"]          # built by prepare, not by a request
+    assert set(refs) == {"emb", "tfidf"}
+    stacked.predict([{"title": "Wooden jigsaw puzzle", "currency": "GBP"}])
+    assert stacked.__dict__["_neighbour_refs"] is refs

@@ -213,6 +213,8 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[red]error:[/red] cannot open the stores ({describe(db)}, "
                               f"{describe(suggestions_db)}): {exc}")
                 raise typer.Exit(2) from None
+        with console.status("preparing the model's neighbour search"):
+            service.predictor.prepare()  # else the first request waits for it
         behind = warm and warm_in_background and workers == 1
         if warm and not behind:  # before the fork: every worker starts with the same catalog
             n = service.warm_cache()
