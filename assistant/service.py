@@ -175,6 +175,7 @@ class PricingService:
         else:
             graph, predictor = self.graph, predictor.with_graph(self.graph)
         products = product_table(graph).set_index("product_id", drop=False)
+        predictor.prepare()  # its neighbour search, before it serves anyone
         old = self.model_version
         self.graph, self.products = graph, products
         self.predictor, self.featurizer = predictor, predictor.featurizer_

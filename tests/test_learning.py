@@ -128,3 +128,5 @@ def test_swap_without_store_serves_the_new_snapshot(tiny_service, tiny_artifact,
     assert svc.predictor is new and svc.graph is new.graph_            # its own snapshot
     assert len(svc.products) == len(tiny_service.products)
     assert tiny_service.model_version == old                           # the shared one untouched
+    # the stacker's neighbour search was built during the swap, not by the first request
+    assert new.stack is not None and "_neighbour_refs" in new.__dict__
