@@ -28,10 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from models.conformal import ConformalCalibrator  # noqa: E402
 from models.metrics import price_metrics  # noqa: E402
 from models.predictor import Predictor, record_frame  # noqa: E402
-from models.train import TrainConfig, _bands, _fit_stack  # noqa: E402
+from models.train import TrainConfig, _bands, _fit_stack, calibrate  # noqa: E402
 
 VARIANTS = {
     "stack (all levers)": {},
@@ -74,10 +73,7 @@ def main(artifact: Path = typer.Option(ROOT / "runs" / "full", help="benchmark-m
         if cfg.stack:
             _fit_stack(cfg, threads, idx, held, Q, Xs, Xd, pred.dense_names_, pred.lexical,
                        Xd[:, :pred.encoder.dim_], frame, cat, y, lambda s: None)
-            rows = held
-        else:
-            rows = idx["calib"]
-        cal = ConformalCalibrator(cfg.coverage).fit(y[rows], Q[rows, 0], Q[rows, 2])
+        cal = calibrate(cfg, y, Q, idx, stacked=cfg.stack)
         m = price_metrics(prices[te], *_bands(cal, Q[te]))
         m["fit_s"] = round(time.perf_counter() - t, 1)
         results[name] = m

@@ -569,15 +569,14 @@ class Predictor:
     def stack_frame(self, frame: pd.DataFrame, Xs: sp.csr_matrix, Xd: np.ndarray,
                     head_q: np.ndarray) -> pd.DataFrame:
         """The stacker's input rows for a record frame (as training built them)."""
-        settings = self.metadata.get("stack") or {}
         ids = [None if _missing(p) else str(p) for p in frame["product_id"].tolist()]
         cur = frame["currency"].tolist()
         refs = self._neighbour_refs
         emb = Xd[:, :self.encoder.dim_]
         tf = tfidf_view(self.lexical, Xs) if "tfidf" in refs else None
         frames = neighbour_frames(refs, emb, tf, cur, ids)
-        te = (self.target_encoder.transform(frame) if settings.get("target_encoding", True)
-              and self.target_encoder is not None else None)
+        # training saves a target encoder only when the stack used one
+        te = self.target_encoder.transform(frame) if self.target_encoder is not None else None
         return stack_features(head_q, Xd, self.dense_names_, frames, te)
 
     def prepare(self) -> Predictor:

@@ -268,6 +268,14 @@ def _bands(cal: ConformalCalibrator, q: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.expm1(q[:, 1]), np.expm1(lo), np.expm1(hi)
 
 
+def calibrate(cfg: TrainConfig, y: np.ndarray, Q: np.ndarray, idx: dict,
+              stacked: bool) -> ConformalCalibrator:
+    """Split-conformal intervals on the held-out rows the final price never trained on: the
+    calibration slice, or (stacked) every held-out row's out-of-fold price (cross-fitting)."""
+    rows = np.concatenate([idx["val"], idx["calib"]]) if stacked else idx["calib"]
+    return ConformalCalibrator(cfg.coverage).fit(y[rows], Q[rows, 0], Q[rows, 2])
+
+
 def _eval(cal: ConformalCalibrator | None, q: np.ndarray, prices) -> dict:
     if cal is None:
         return price_metrics(prices, np.expm1(np.maximum(q[:, 1], 0.0)))
@@ -418,6 +426,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     for part in scored:
         Q[idx[part]] = head.predict(Xs[idx[part]], Xd[idx[part]])
     held = np.concatenate([idx["val"], idx["calib"]])
+    head_Q = Q.copy()  # the head alone, for the comparison in the metrics
     stack, te_enc, stack_meta = None, None, {"used": False}
     if cfg.stack and len(held) >= cfg.stack_min_rows:
         stack, te_enc, stack_meta = _fit_stack(cfg, threads, idx, held, Q, Xs, Xd, dense_names,
@@ -427,10 +436,7 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
         stack_meta["reason"] = (f"{len(held)} held-out products, fewer than stack_min_rows="
                                 f"{cfg.stack_min_rows}: the head's price is served as is")
         say(f"stack skipped: {stack_meta['reason']}")
-    # Intervals: split-conformal on the held-out rows the final price never trained on (the
-    # calibration slice; stacked: every held-out row's out-of-fold price, i.e. cross-fitting).
-    cal_rows = held if stack is not None else idx["calib"]
-    cal = ConformalCalibrator(cfg.coverage).fit(y[cal_rows], Q[cal_rows, 0], Q[cal_rows, 2])
+    cal = calibrate(cfg, y, Q, idx, stacked=stack is not None)
     thr = WidthThreshold(cfg.abstain_quantile, cfg.abstain_floor).fit(
         *_bands(cal, Q[idx["calib"]]))
     # Without a test slice (--all) the validation slice is the only held-out score.
@@ -438,10 +444,8 @@ def train(data: str | Path | Catalog | nx.MultiDiGraph, config: TrainConfig | No
     metrics = {part: _eval(cal, Q[idx[part]], prices[idx[part]]) for part in scored}
     last = scored[-1]
     if stack is not None:
-        metrics[f"{last}_head_only"] = price_metrics(
-            prices[idx[last]], np.expm1(np.maximum(stack_meta.pop("_head_p50")[last], 0.0)))
+        metrics[f"{last}_head_only"] = _eval(None, head_Q[idx[last]], prices[idx[last]])
         say(f"{last} (head alone): {_fmt(metrics[f'{last}_head_only'])}")
-    stack_meta.pop("_head_p50", None)
     say(f"{last}: {_fmt(metrics[last])}")
     metrics["abstain"] = {part: _abstain_metrics(cal, thr, Q[idx[part]], prices[idx[part]])
                           for part in scored}
@@ -544,7 +548,6 @@ def _fit_stack(cfg: TrainConfig, threads: int, idx: dict, held: np.ndarray, Q: n
         te = te_enc.transform(frame.iloc[rows]) if te_enc is not None else None
         return stack_features(Q[rows], Xd[rows], dense_names, frames, te)
 
-    head_p50 = {part: Q[idx[part], 1].copy() for part in ("val", "test") if len(idx[part])}
     stack = PriceStack(n_folds=cfg.stack_folds, seed=cfg.seed, threads=threads).fit(
         features(held), y[held])
     Q[held] = shift_quantiles(Q[held], stack.oof_)
@@ -552,7 +555,7 @@ def _fit_stack(cfg: TrainConfig, threads: int, idx: dict, held: np.ndarray, Q: n
         Q[idx["test"]] = shift_quantiles(Q[idx["test"]], stack.predict(features(idx["test"])))
     settings |= {"rounds": stack.rounds_, "oof_rmsle": float(np.sqrt(np.mean(
         (stack.oof_ - y[held]) ** 2))), "importance_top": dict(
-        list(stack.importance().items())[:12]), "_head_p50": head_p50}
+        list(stack.importance().items())[:12])}
     say(f"stack: {len(stack.feature_names_)} features, out-of-fold RMSLE "
         f"{settings['oof_rmsle']:.4f} on {len(held)} held-out products")
     return stack, te_enc, settings

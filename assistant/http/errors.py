@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -79,6 +81,16 @@ def error_response(status: int, exc: Exception | str, field: str | None = None,
                    headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content=error_body(exc, field, **extra),
                         headers=headers)
+
+
+def rows_refused(errors: Sequence[Any], total: int | None = None) -> JSONResponse:
+    """422 for a file whose rows were refused (nothing stored): the first refusal in the
+    message, every one in ``rows`` (dataclasses with row, field, reason)."""
+    first = errors[0]
+    counted = f"{len(errors)} of {total}" if total is not None else f"{len(errors)}"
+    return error_response(422, f"{counted} row(s) refused (first: row {first.row}, "
+                               f"{first.field}: {first.reason}); nothing stored", first.field,
+                          rows=[asdict(e) for e in errors])
 
 
 def no_store() -> JSONResponse:

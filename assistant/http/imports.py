@@ -28,7 +28,7 @@ from assistant.catalog_import import import_catalog
 from assistant.curation import GraphStoreMissing
 from assistant.decisions_csv import FileRejected
 from assistant.http.deps import curator_actor, get_service
-from assistant.http.errors import error_response, no_store
+from assistant.http.errors import error_response, no_store, rows_refused
 from assistant.http.schemas import ErrorBody
 from assistant.service import PricingService
 
@@ -55,12 +55,9 @@ async def import_catalog_csv(
         return error_response(422, exc, exc.field)
     except GraphStoreMissing:
         return no_store()
-    rows = [asdict(e) for e in report.errors]
     if not report.stored:
-        first = report.errors[0]
-        return error_response(422, f"{len(rows)} of {report.rows} row(s) refused (first: row "
-                                   f"{first.row}, {first.field}: {first.reason}); nothing stored",
-                              first.field, rows=rows)
+        return rows_refused(report.errors, total=report.rows)
+    rows = [asdict(e) for e in report.errors]
     return {"stored": True, "audit_id": report.audit_id, "added": len(report.added),
             "updated": len(report.updated), "unchanged": report.unchanged,
             "suggested": report.suggested, "errors": rows, "ignored": report.ignored,

@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from assistant.catalog_view import CatalogQuery, CatalogStatus, CatalogView, Sort
 from assistant.decisions_csv import FileRejected, apply_decisions, suggestions_csv
 from assistant.http.deps import ApiSettings, Role, actor_of, get_service, get_settings, role_of
-from assistant.http.errors import error_response
+from assistant.http.errors import error_response, rows_refused
 from assistant.http.prices import ERRORS, get_pricebook
 from assistant.http.products import get_catalog_view
 from assistant.pricebook import PriceBook
@@ -66,11 +66,8 @@ async def import_decisions(request: Request, partial: bool = False,
                                  approver=role == "approver" or settings.auth_disabled)
     except FileRejected as exc:
         return error_response(422, exc, exc.field)
-    rows = [asdict(e) for e in report.errors]
     if not report.stored:
-        first = report.errors[0]
-        return error_response(422, f"{len(rows)} row(s) refused (first: row {first.row}, "
-                                   f"{first.field}: {first.reason}); nothing stored",
-                              first.field, rows=rows)
+        return rows_refused(report.errors)
+    rows = [asdict(e) for e in report.errors]
     return {"stored": True, "applied": report.applied, "queued": report.queued,
             "rejected": report.rejected, "skipped": report.skipped, "errors": rows}
